@@ -1,0 +1,25 @@
+//! The HCRM gRPC API: messages and service stubs generated from `proto/`, and the encoded
+//! descriptor set that reflection serves (it includes `google.rpc` so clients can decode error
+//! details).
+
+#![allow(clippy::all, clippy::pedantic)]
+
+/// Encoded `FileDescriptorSet` of every HCRM proto file and its imports.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/hcrm_descriptor.bin"));
+
+pub mod hcrm {
+    pub mod r#type {
+        pub mod v1 {
+            tonic::include_proto!("hcrm.r#type.v1");
+        }
+    }
+    pub mod patients {
+        pub mod v1 {
+            tonic::include_proto!("hcrm.patients.v1");
+        }
+    }
+}
+
+pub use hcrm::patients::v1 as patients;
+pub use hcrm::r#type::v1 as types;

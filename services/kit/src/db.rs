@@ -1,0 +1,217 @@
+//! Database access shared by every service: one pool type for SQLite and PostgreSQL (sqlx `Any`
+//! with runtime queries and `$n` placeholders), migrations per dialect, write transactions that
+//! are safe for read-then-write on SQLite, and a small builder for dynamic SQL.
+
+use crate::config::DataConfig;
+use anyhow::Context;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::Migrator;
+use sqlx::{Any, AnyPool, Transaction};
+use std::time::Duration;
+
+/// Which database a pool talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend named by a URL's scheme.
+    pub fn of_url(url: &str) -> anyhow::Result<Backend> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Backend::Postgres)
+        } else {
+            anyhow::bail!("unsupported database URL scheme; use sqlite:// or postgres://")
+        }
+    }
+}
+
+/// The migrations of a service, one set per dialect.
+pub struct Migrations {
+    pub sqlite: &'static Migrator,
+    pub postgres: &'static Migrator,
+}
+
+/// A service's database.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+/// A write transaction.
+pub type Tx = Transaction<'static, Any>;
+
+impl Db {
+    /// Connects to `url` (SQLite files are created when missing; WAL, foreign keys and a busy
+    /// timeout are set on every connection).
+    pub async fn connect(url: &str, cfg: &DataConfig) -> anyhow::Result<Db> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(url)?;
+        if backend == Backend::Sqlite
+            && let Some(path) = sqlite_path(url)
+            && let Some(dir) = std::path::Path::new(&path).parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            }
+            _ => url.to_string(),
+        };
+        let options = AnyPoolOptions::new()
+            .max_connections(cfg.max_connections.max(1))
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(cfg.acquire_timeout_secs.max(1)))
+            .idle_timeout(Duration::from_secs(600))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    let statements: &[&'static str] = match backend {
+                        Backend::Sqlite => &[
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = NORMAL",
+                            "PRAGMA busy_timeout = 10000",
+                            "PRAGMA foreign_keys = ON",
+                        ],
+                        // A dead peer must not hang a query forever.
+                        Backend::Postgres => &[
+                            "SET statement_timeout = '60s'",
+                            "SET idle_in_transaction_session_timeout = '120s'",
+                        ],
+                    };
+                    for statement in statements {
+                        sqlx::query(*statement).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            });
+        let pool = options
+            .connect(&url)
+            .await
+            .with_context(|| format!("connecting to the {backend:?} database"))?;
+        Ok(Db { pool, backend })
+    }
+
+    /// Applies the migrations of this backend. On PostgreSQL sqlx takes an advisory lock, so
+    /// replicas starting together do not race.
+    pub async fn migrate(&self, migrations: &Migrations) -> anyhow::Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => migrations.sqlite,
+            Backend::Postgres => migrations.postgres,
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .context("applying migrations")?;
+        Ok(())
+    }
+
+    /// Begins a transaction that will write. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`), so a read-then-write cannot fail with SQLITE_BUSY halfway.
+    pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+}
+
+fn sqlite_path(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then(|| path.to_string())
+}
+
+/// A value bound into dynamic SQL.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Text(String),
+    Int(i64),
+    Bytes(Vec<u8>),
+    Null,
+}
+
+/// Dynamic SQL with `$n` placeholders numbered as values are pushed.
+#[derive(Debug, Default, Clone)]
+pub struct Sql {
+    pub text: String,
+    pub args: Vec<Value>,
+}
+
+impl Sql {
+    pub fn new(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            args: Vec::new(),
+        }
+    }
+
+    /// Appends SQL text.
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a placeholder bound to `value`.
+    pub fn bind(&mut self, value: Value) -> &mut Self {
+        self.args.push(value);
+        self.text.push('$');
+        self.text.push_str(&self.args.len().to_string());
+        self
+    }
+
+    /// The query, ready to run.
+    pub fn query(&self) -> sqlx::query::Query<'_, Any, sqlx::any::AnyArguments> {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(self.text.as_str()));
+        for arg in &self.args {
+            query = match arg {
+                Value::Text(s) => query.bind(s.as_str()),
+                Value::Int(i) => query.bind(*i),
+                Value::Bytes(b) => query.bind(b.as_slice()),
+                Value::Null => query.bind(Option::<String>::None),
+            };
+        }
+        query
+    }
+}
+
+/// Reads a column, mapping a decode failure into an internal error with the column's name.
+pub fn col<'r, T>(row: &'r AnyRow, name: &str) -> Result<T, sqlx::Error>
+where
+    T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
+{
+    use sqlx::Row;
+    row.try_get(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends_follow_the_url_scheme() {
+        assert_eq!(Backend::of_url("sqlite://x.db").unwrap(), Backend::Sqlite);
+        assert_eq!(
+            Backend::of_url("postgres://u@h/db").unwrap(),
+            Backend::Postgres
+        );
+        assert!(Backend::of_url("mysql://h/db").is_err());
+    }
+
+    #[test]
+    fn placeholders_are_numbered_in_order() {
+        let mut sql = Sql::new("SELECT * FROM t WHERE a = ");
+        sql.bind(Value::Int(1))
+            .push(" AND b = ")
+            .bind(Value::Text("x".into()));
+        assert_eq!(sql.text, "SELECT * FROM t WHERE a = $1 AND b = $2");
+        assert_eq!(sql.args.len(), 2);
+    }
+}

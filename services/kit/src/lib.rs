@@ -1,0 +1,36 @@
+//! The platform every HCRM service is built from: one place for each concern.
+//!
+//! - [`config`]: layered settings (defaults → file → `HCRM__SECTION__KEY` env → flags).
+//! - [`telemetry`]: logs, traces (OTLP when configured), Prometheus metrics.
+//! - [`server`]: the gRPC listener with health, reflection, grpc-web and tower layers, and the
+//!   admin HTTP listener.
+//! - [`auth`]: bearer JWT → [`auth::Principal`], roles, permission tables.
+//! - [`error`]: the shared error code set and its mapping to gRPC status with details.
+//! - [`paging`]: tamper-evident page tokens and page sizes.
+//! - [`db`]: pools for SQLite and PostgreSQL, migrations, write transactions.
+//! - [`crypto`]: field encryption with key ids and blind indexes.
+//! - [`filter`]: AIP-160 filters compiled to SQL over a field whitelist.
+//! - [`testing`]: fresh databases for tests on either backend.
+
+pub mod auth;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod filter;
+pub mod keys;
+pub mod paging;
+pub mod request;
+pub mod secret;
+pub mod server;
+pub mod telemetry;
+pub mod testing;
+pub mod time;
+pub mod validate;
+
+pub use error::{ApiError, ApiResult};
+
+/// A new opaque identifier: UUIDv7 (time-ordered) in its hyphenated form.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

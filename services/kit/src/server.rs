@@ -1,0 +1,352 @@
+//! The gRPC listener every process runs, and the admin HTTP listener.
+//!
+//! One listener mounts the enabled services with `grpc.health.v1` (NOT_SERVING until ready and
+//! again on shutdown), reflection v1 and v1alpha built from the enabled descriptors (plus health
+//! and `google.rpc`), grpc-web, and tower layers: per-RPC metrics and tracing with trace context
+//! from the caller, a process-wide concurrency limit with load shedding, the caller's deadline
+//! (or a default), and message size limits (set by each service on its server).
+
+use crate::config::ServerConfig;
+use crate::request::REQUEST_ID_HEADER;
+use crate::telemetry::{HeaderExtractor, metrics_handle};
+use futures::future::BoxFuture;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::service::RoutesBuilder;
+use tonic_health::ServingStatus;
+use tower::{Layer, Service};
+use tracing::Instrument;
+
+/// A background job of a service; it stops when the receiver turns `true`.
+pub type Job = Box<dyn FnOnce(watch::Receiver<bool>) -> BoxFuture<'static, ()> + Send>;
+
+/// What a service's `build()` returns: how to mount it and what it runs in the background.
+pub struct Built {
+    /// Target name, e.g. `patients`.
+    pub target: &'static str,
+    /// Fully qualified gRPC service names, for health and reflection.
+    pub services: Vec<&'static str>,
+    /// Adds the service's servers to the routes.
+    pub mount: Box<dyn FnOnce(&mut RoutesBuilder) + Send>,
+    /// Background loops.
+    pub jobs: Vec<Job>,
+}
+
+/// A running server; dropping `shutdown` or sending on it starts the drain.
+pub struct Handle {
+    pub grpc_addr: std::net::SocketAddr,
+    pub admin_addr: Option<std::net::SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    join: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Handle {
+    /// Starts the drain and waits for the server to stop.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.join.await?
+    }
+
+    /// Waits for the server to stop by itself (after a signal).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.join.await?
+    }
+
+    /// A sender that starts the drain.
+    pub fn shutdown_sender(&self) -> watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+}
+
+/// Starts serving `built` services on the given listeners; returns once they accept calls.
+pub async fn start(
+    built: Vec<Built>,
+    grpc: TcpListener,
+    admin: Option<TcpListener>,
+    cfg: &ServerConfig,
+) -> anyhow::Result<Handle> {
+    let grpc_addr = grpc.local_addr()?;
+    let admin_addr = admin.as_ref().map(|a| a.local_addr()).transpose()?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let ready = Arc::new(AtomicBool::new(false));
+
+    let (health, health_server) = tonic_health::server::health_reporter();
+    health
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
+    let mut names: Vec<&'static str> = Vec::new();
+    let mut routes = RoutesBuilder::default();
+    let mut jobs = Vec::new();
+    let mut targets = Vec::new();
+    for b in built {
+        targets.push(b.target);
+        names.extend(b.services.iter().copied());
+        (b.mount)(&mut routes);
+        jobs.extend(b.jobs);
+    }
+    for name in &names {
+        health
+            .set_service_status(*name, ServingStatus::NotServing)
+            .await;
+    }
+    let mut reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(hcrm_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name("grpc.health.v1.Health")
+        .with_service_name("grpc.reflection.v1.ServerReflection")
+        .with_service_name("grpc.reflection.v1alpha.ServerReflection");
+    for name in &names {
+        reflection = reflection.with_service_name(*name);
+    }
+    let reflection_alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(hcrm_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name("grpc.health.v1.Health")
+        .with_service_name("grpc.reflection.v1.ServerReflection")
+        .with_service_name("grpc.reflection.v1alpha.ServerReflection");
+    let reflection_alpha = names
+        .iter()
+        .fold(reflection_alpha, |r, name| r.with_service_name(*name));
+    routes.add_service(health_server);
+    routes.add_service(reflection.build_v1()?);
+    routes.add_service(reflection_alpha.build_v1alpha()?);
+
+    for job in jobs {
+        tokio::spawn(job(shutdown_rx.clone()));
+    }
+    if let Some(admin) = admin {
+        tokio::spawn(serve_admin(admin, ready.clone(), shutdown_rx.clone()));
+    }
+
+    let layers = tower::ServiceBuilder::new()
+        .layer(ObserveLayer)
+        .load_shed()
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            cfg.concurrency_limit.max(1),
+        ));
+    let mut server = tonic::transport::Server::builder()
+        .accept_http1(true)
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(cfg.request_timeout_secs.max(1)))
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .layer(tonic_web::GrpcWebLayer::new())
+        .layer(layers);
+
+    let drain_delay = Duration::from_secs(cfg.drain_delay_secs);
+    let drain_timeout = Duration::from_secs(cfg.drain_timeout_secs);
+    let mut signal_rx = shutdown_rx.clone();
+    let health_for_drain = health.clone();
+    let names_for_drain = names.clone();
+    let ready_for_drain = ready.clone();
+    let (drain_started_tx, drain_started_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        let _ = signal_rx.wait_for(|stop| *stop).await;
+        ready_for_drain.store(false, Ordering::SeqCst);
+        health_for_drain
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+        for name in &names_for_drain {
+            health_for_drain
+                .set_service_status(*name, ServingStatus::NotServing)
+                .await;
+        }
+        tracing::info!("draining: reported not serving");
+        tokio::time::sleep(drain_delay).await;
+        let _ = drain_started_tx.send(());
+    };
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);
+    let serve = server
+        .add_routes(routes.routes())
+        .serve_with_incoming_shutdown(incoming, signal);
+    let join = tokio::spawn(async move {
+        tokio::pin!(serve);
+        tokio::select! {
+            result = &mut serve => result.map_err(anyhow::Error::from),
+            _ = async {
+                let _ = drain_started_rx.await;
+                tokio::time::sleep(drain_timeout).await;
+            } => {
+                tracing::warn!(timeout_secs = drain_timeout.as_secs(), "drain timed out; stopping with requests in flight");
+                Ok(())
+            }
+        }
+    });
+
+    for name in &names {
+        health
+            .set_service_status(*name, ServingStatus::Serving)
+            .await;
+    }
+    health.set_service_status("", ServingStatus::Serving).await;
+    ready.store(true, Ordering::SeqCst);
+    tracing::info!(%grpc_addr, admin = ?admin_addr, targets = ?targets, services = ?names, "serving");
+    Ok(Handle {
+        grpc_addr,
+        admin_addr,
+        shutdown: shutdown_tx,
+        join,
+    })
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn termination_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn serve_admin(
+    listener: TcpListener,
+    ready: Arc<AtomicBool>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    use axum::routing::get;
+    let handle = metrics_handle();
+    let app = axum::Router::new()
+        .route("/metrics", get(move || std::future::ready(handle.render())))
+        .route("/healthz", get(|| std::future::ready("ok")))
+        .route(
+            "/readyz",
+            get(move || {
+                let ok = ready.load(Ordering::SeqCst);
+                std::future::ready(if ok {
+                    (http::StatusCode::OK, "ready")
+                } else {
+                    (http::StatusCode::SERVICE_UNAVAILABLE, "not ready")
+                })
+            }),
+        );
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        })
+        .await;
+    if let Err(err) = result {
+        tracing::error!(error = %err, "admin listener failed");
+    }
+}
+
+/// Records per-RPC metrics and a tracing span (child of the caller's W3C trace context), and
+/// gives every call a request id that is echoed on the response.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ObserveLayer;
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Observe { inner }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Observe<S> {
+    inner: S,
+}
+
+impl<S, B, RB> Service<http::Request<B>> for Observe<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<RB>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = http::Response<RB>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        let path = request.uri().path().to_string();
+        let (service, method) = split_path(&path);
+        let request_id = match request
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(id) if !id.is_empty() && id.len() <= 128 => id.to_string(),
+            _ => {
+                let id = crate::new_id();
+                if let Ok(value) = http::HeaderValue::from_str(&id) {
+                    request.headers_mut().insert(REQUEST_ID_HEADER, value);
+                }
+                id
+            }
+        };
+        let parent = opentelemetry::global::get_text_map_propagator(|p| {
+            p.extract(&HeaderExtractor(request.headers()))
+        });
+        let span = tracing::info_span!(
+            "rpc",
+            otel.kind = "server",
+            rpc.system = "grpc",
+            rpc.service = %service,
+            rpc.method = %method,
+            request_id = %request_id,
+            grpc.code = tracing::field::Empty,
+        );
+        let _ = span.set_parent(parent);
+        let start = Instant::now();
+        let future = self.inner.call(request);
+        Box::pin(
+            async move {
+                let result = future.await;
+                let code = match &result {
+                    Ok(response) => response
+                        .headers()
+                        .get("grpc-status")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<i32>().ok())
+                        .unwrap_or(0),
+                    Err(_) => 2,
+                };
+                let code_name = format!("{:?}", tonic::Code::from_i32(code));
+                tracing::Span::current().record("grpc.code", code_name.as_str());
+                let labels = [
+                    ("service", service.clone()),
+                    ("method", method.clone()),
+                    ("code", code_name),
+                ];
+                metrics::counter!("grpc_server_handled_total", &labels).increment(1);
+                metrics::histogram!(
+                    "grpc_server_handling_seconds",
+                    &[("service", service), ("method", method)]
+                )
+                .record(start.elapsed().as_secs_f64());
+                result.map(|mut response| {
+                    if let Ok(value) = http::HeaderValue::from_str(&request_id) {
+                        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+                    }
+                    response
+                })
+            }
+            .instrument(span),
+        )
+    }
+}
+
+fn split_path(path: &str) -> (String, String) {
+    let mut parts = path.trim_start_matches('/').splitn(2, '/');
+    let service = parts.next().unwrap_or_default().to_string();
+    let method = parts.next().unwrap_or_default().to_string();
+    (service, method)
+}

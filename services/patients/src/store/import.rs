@@ -1,0 +1,320 @@
+//! Bulk intake from the HIS: many rows per transaction, one result per row. A row that conflicts
+//! fails alone; if a concurrent writer makes the batch fail at commit, the batch is retried one
+//! row per transaction so only the conflicting rows fail.
+
+use super::Store;
+use super::interactions::Recorded;
+use super::ledger::{self, AuditEntry, NewEvent};
+use super::patients::{View, name_of};
+use crate::domain::patient;
+use hcrm_kit::ApiError;
+use hcrm_kit::auth::{Principal, Scope};
+use hcrm_kit::db::{Tx, col};
+use hcrm_kit::error::is_unique_violation;
+use hcrm_kit::time::now_micros;
+use hcrm_proto::patients::{ExternalId, Interaction, Patient, RowResult};
+use serde_json::json;
+
+/// A validated patient row.
+pub struct PatientRow {
+    pub index: i64,
+    pub external: ExternalId,
+    pub patient: Patient,
+}
+
+/// A validated interaction row; the patient is named or found by external id.
+pub struct InteractionRow {
+    pub index: i64,
+    pub patient_id: Option<String>,
+    pub patient_external: Option<ExternalId>,
+    pub interaction: Interaction,
+}
+
+/// The result of a failed row.
+pub fn failed(index: i64, err: &ApiError) -> RowResult {
+    RowResult {
+        index,
+        code: err.code() as i32,
+        message: err.to_string(),
+        name: String::new(),
+        created: false,
+    }
+}
+
+fn ok(index: i64, name: String, created: bool) -> RowResult {
+    RowResult {
+        index,
+        code: 0,
+        message: String::new(),
+        name,
+        created,
+    }
+}
+
+struct Ledger {
+    audits: Vec<AuditEntry>,
+    events: Vec<NewEvent>,
+}
+
+impl Store {
+    /// Upserts patient rows by (source system, external id).
+    pub async fn import_patients(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        rows: &[PatientRow],
+    ) -> Result<Vec<RowResult>, ApiError> {
+        match self.import_patients_tx(principal, request_id, rows).await {
+            Err(ImportError::Unique) => {
+                let mut results = Vec::with_capacity(rows.len());
+                for row in rows {
+                    match self
+                        .import_patients_tx(principal, request_id, std::slice::from_ref(row))
+                        .await
+                    {
+                        Ok(mut r) => results.append(&mut r),
+                        Err(ImportError::Unique) => results.push(failed(
+                            row.index,
+                            &ApiError::AlreadyExists {
+                                what: "a patient with this identity number or code".into(),
+                                existing: "another patient".into(),
+                            },
+                        )),
+                        Err(ImportError::Api(e)) => return Err(e),
+                    }
+                }
+                Ok(results)
+            }
+            Err(ImportError::Api(e)) => Err(e),
+            Ok(results) => Ok(results),
+        }
+    }
+
+    async fn import_patients_tx(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        rows: &[PatientRow],
+    ) -> Result<Vec<RowResult>, ImportError> {
+        let mut tx = self.db.begin_write().await.map_err(ImportError::db)?;
+        let now = now_micros();
+        let mut ledger = Ledger {
+            audits: Vec::new(),
+            events: Vec::new(),
+        };
+        let mut results = Vec::with_capacity(rows.len());
+        for row in rows {
+            match self
+                .import_one(&mut tx, principal, request_id, row, now, &mut ledger)
+                .await
+            {
+                Ok(result) => results.push(result),
+                Err(ImportError::Api(
+                    e @ (ApiError::AlreadyExists { .. } | ApiError::InvalidArgument(_)),
+                )) => results.push(failed(row.index, &e)),
+                Err(other) => return Err(other),
+            }
+        }
+        ledger::append(&mut tx, self.backend(), now, &ledger.audits, &ledger.events)
+            .await
+            .map_err(ImportError::db)?;
+        tx.commit().await.map_err(ImportError::db)?;
+        self.published();
+        Ok(results)
+    }
+
+    async fn import_one(
+        &self,
+        tx: &mut Tx,
+        principal: &Principal,
+        request_id: &str,
+        row: &PatientRow,
+        now: i64,
+        ledger: &mut Ledger,
+    ) -> Result<RowResult, ImportError> {
+        let existing = sqlx::query(
+            "SELECT patient_id FROM external_ids WHERE source_system = $1 AND external_id = $2",
+        )
+        .bind(&row.external.source_system)
+        .bind(&row.external.external_id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(ImportError::db)?
+        .map(|r| col::<String>(&r, "patient_id"))
+        .transpose()
+        .map_err(ImportError::db)?;
+        let source = format!(
+            "{}:{}",
+            row.external.source_system, row.external.external_id
+        );
+        match existing {
+            Some(id) => {
+                let current_row = self.load_row(tx, &id, &Scope::All).await?;
+                let version = current_row.version;
+                let mut current = self.to_patient(current_row, View::Full)?;
+                patient::merge_import(&mut current, &row.patient);
+                patient::clear_output_only(&mut current);
+                patient::normalize(&mut current);
+                current.external_ids.clear();
+                self.check_identity_and_code(tx, &current, &id).await?;
+                self.update_row(tx, &id, &mut current, version, now)
+                    .await
+                    .map_err(ImportError::db)?;
+                let name = name_of(&id);
+                ledger.audits.push(AuditEntry::by(
+                    principal,
+                    request_id,
+                    "patient.import_update",
+                    &name,
+                    "",
+                    json!({ "source": source }),
+                ));
+                ledger.events.push(NewEvent {
+                    kind: "patient.updated",
+                    resource: name.clone(),
+                    payload: json!({ "patient": name, "source": source, "department": current.department }),
+                });
+                Ok(ok(row.index, name, false))
+            }
+            None => {
+                let mut p = row.patient.clone();
+                p.external_ids.clear();
+                self.check_identity_and_code(tx, &p, "").await?;
+                let id = hcrm_kit::new_id();
+                if p.code.is_empty() {
+                    p.code = super::patients::generated_code(&id);
+                }
+                self.insert_row(tx, &id, &mut p, now)
+                    .await
+                    .map_err(ImportError::db)?;
+                self.link_external_id(tx, &row.external, &id)
+                    .await
+                    .map_err(ImportError::db)?;
+                let name = name_of(&id);
+                ledger.audits.push(AuditEntry::by(
+                    principal,
+                    request_id,
+                    "patient.import_create",
+                    &name,
+                    "",
+                    json!({ "source": source }),
+                ));
+                ledger.events.push(NewEvent {
+                    kind: "patient.created",
+                    resource: name.clone(),
+                    payload: json!({ "patient": name, "code": p.code, "source": source, "department": p.department }),
+                });
+                Ok(ok(row.index, name, true))
+            }
+        }
+    }
+
+    async fn check_identity_and_code(
+        &self,
+        tx: &mut Tx,
+        p: &Patient,
+        except: &str,
+    ) -> Result<(), ApiError> {
+        let mut probe = p.clone();
+        probe.external_ids.clear();
+        self.check_conflicts(tx, &probe, except).await
+    }
+
+    /// Records interaction rows, finding each patient by name or by external id.
+    pub async fn import_interactions(
+        &self,
+        principal: &Principal,
+        request_id: &str,
+        rows: &[InteractionRow],
+    ) -> Result<Vec<RowResult>, ApiError> {
+        let mut tx = self.db.begin_write().await?;
+        let now = now_micros();
+        let mut audits = Vec::new();
+        let mut events = Vec::new();
+        let mut results = Vec::with_capacity(rows.len());
+        for row in rows {
+            let patient_id = match (&row.patient_id, &row.patient_external) {
+                (Some(id), _) => Some(id.clone()),
+                (None, Some(ext)) => sqlx::query("SELECT patient_id FROM external_ids WHERE source_system = $1 AND external_id = $2")
+                    .bind(&ext.source_system)
+                    .bind(&ext.external_id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|r| col::<String>(&r, "patient_id"))
+                    .transpose()?,
+                (None, None) => None,
+            };
+            let Some(patient_id) = patient_id else {
+                results.push(failed(
+                    row.index,
+                    &ApiError::not_found("patient of this row"),
+                ));
+                continue;
+            };
+            match self.load_row(&mut tx, &patient_id, &Scope::All).await {
+                Ok(p) if p.deleted_at.is_none() => {}
+                Ok(_) => {
+                    results.push(failed(
+                        row.index,
+                        &ApiError::FailedPrecondition(format!(
+                            "{} is deleted",
+                            name_of(&patient_id)
+                        )),
+                    ));
+                    continue;
+                }
+                Err(e) => {
+                    results.push(failed(row.index, &e));
+                    continue;
+                }
+            }
+            match self
+                .record_in_tx(
+                    &mut tx,
+                    principal,
+                    request_id,
+                    &patient_id,
+                    row.interaction.clone(),
+                    now,
+                )
+                .await
+            {
+                Ok((Recorded::New(i), Some((audit, event)))) => {
+                    audits.push(audit);
+                    events.push(event);
+                    results.push(ok(row.index, i.name, true));
+                }
+                Ok((Recorded::New(i) | Recorded::Existing(i), _)) => {
+                    results.push(ok(row.index, i.name, false))
+                }
+                Err(e @ ApiError::AlreadyExists { .. }) => results.push(failed(row.index, &e)),
+                Err(e) => return Err(e),
+            }
+        }
+        ledger::append(&mut tx, self.backend(), now, &audits, &events).await?;
+        tx.commit().await?;
+        self.published();
+        Ok(results)
+    }
+}
+
+enum ImportError {
+    Api(ApiError),
+    Unique,
+}
+
+impl ImportError {
+    fn db(err: sqlx::Error) -> Self {
+        if is_unique_violation(&err) {
+            ImportError::Unique
+        } else {
+            ImportError::Api(err.into())
+        }
+    }
+}
+
+impl From<ApiError> for ImportError {
+    fn from(err: ApiError) -> Self {
+        ImportError::Api(err)
+    }
+}

@@ -1,0 +1,79 @@
+//! The only place with SQL. One implementation serves SQLite and PostgreSQL: queries use `$n`
+//! placeholders and portable types (integers for times, text, bytes); the few dialect
+//! differences (`FOR UPDATE`, `BEGIN IMMEDIATE`) are chosen by [`Backend`].
+
+pub mod audit;
+pub mod events;
+pub mod import;
+pub mod interactions;
+pub mod ledger;
+pub mod organizations;
+pub mod patients;
+pub mod related;
+
+use hcrm_kit::ApiError;
+use hcrm_kit::crypto::{BlindIndex, Sealer};
+use hcrm_kit::db::{Backend, Db};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// The patients service's database and the keys that protect its sensitive fields.
+#[derive(Clone)]
+pub struct Store {
+    pub db: Db,
+    pub sealer: Sealer,
+    pub index: BlindIndex,
+    /// Woken after every commit that published events, for WatchEvents streams in this process.
+    pub events_published: Arc<Notify>,
+}
+
+impl Store {
+    pub fn new(db: Db, sealer: Sealer, index: BlindIndex) -> Self {
+        Self {
+            db,
+            sealer,
+            index,
+            events_published: Arc::new(Notify::new()),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.db.backend
+    }
+
+    /// ` FOR UPDATE` on PostgreSQL (row lock in a read-then-write); nothing on SQLite, where
+    /// `BEGIN IMMEDIATE` already holds the write lock.
+    pub fn for_update(&self) -> &'static str {
+        match self.db.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        }
+    }
+
+    /// Wakes local event watchers after a commit.
+    pub fn published(&self) {
+        self.events_published.notify_waiters();
+    }
+}
+
+/// The id part of a resource name `{collection}/{id}`; NOT_FOUND for anything else, since a
+/// malformed name names nothing that exists.
+pub fn parse_name<'a>(field: &str, name: &'a str, collection: &str) -> Result<&'a str, ApiError> {
+    let id = name
+        .strip_prefix(collection)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .filter(|id| !id.is_empty() && id.len() <= 64 && !id.contains('/'))
+        .ok_or_else(|| {
+            if name.is_empty() {
+                ApiError::invalid(field, "is required")
+            } else {
+                ApiError::invalid(field, format!("must look like {collection}/{{id}}"))
+            }
+        })?;
+    Ok(id)
+}
+
+/// Decodes a stored protobuf document.
+pub fn decode<M: prost::Message + Default>(bytes: &[u8]) -> Result<M, ApiError> {
+    M::decode(bytes).map_err(ApiError::internal)
+}

@@ -1,0 +1,54 @@
+//! The `hcrm` binary as a library: settings, targets and the functions the CLI, the tests and
+//! the benchmarks share.
+
+pub mod cli;
+pub mod settings;
+pub mod targets;
+
+pub use settings::Settings;
+pub use targets::Target;
+
+use hcrm_kit::auth::Authenticator;
+use hcrm_kit::server::{Built, Handle};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Builds the enabled targets and starts serving on the given listeners.
+pub async fn start(
+    settings: &Settings,
+    targets: &[Target],
+    grpc: TcpListener,
+    admin: Option<TcpListener>,
+) -> anyhow::Result<Handle> {
+    let (authenticator, generated) =
+        Authenticator::from_config(&settings.auth, &settings.data.dir)?;
+    if generated {
+        tracing::warn!(
+            key_dir = %hcrm_kit::keys::key_dir(&settings.data.dir).display(),
+            "generated a random token signing key; mint a token with `hcrm token --role admin` using the same --data-dir"
+        );
+    }
+    let authenticator = Arc::new(authenticator);
+    let enabled = targets::expand(targets);
+    let mut built: Vec<Built> = Vec::new();
+    for target in &enabled {
+        built.push(targets::build(*target, settings, authenticator.clone()).await?);
+    }
+    hcrm_kit::server::start(built, grpc, admin, &settings.server).await
+}
+
+/// Binds the configured listeners and serves until SIGTERM/Ctrl-C, then drains.
+pub async fn serve(settings: &Settings, targets: &[Target]) -> anyhow::Result<()> {
+    let grpc = TcpListener::bind(settings.server.grpc_addr).await?;
+    let admin = TcpListener::bind(settings.server.admin_addr).await?;
+    let started = std::time::Instant::now();
+    let handle = start(settings, targets, grpc, Some(admin)).await?;
+    tracing::info!(startup_ms = started.elapsed().as_millis() as u64, "ready");
+    let shutdown = handle.shutdown_sender();
+    tokio::spawn(async move {
+        hcrm_kit::server::termination_signal().await;
+        tracing::info!("termination signal received");
+        let _ = shutdown.send(true);
+    });
+    handle.wait().await
+}

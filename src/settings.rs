@@ -1,0 +1,54 @@
+//! The settings of the whole process: the kit's sections plus one section per service.
+
+use hcrm_kit::config::{AuthConfig, DataConfig, SecurityConfig, ServerConfig, TelemetryConfig};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerConfig,
+    pub data: DataConfig,
+    pub auth: AuthConfig,
+    pub security: SecurityConfig,
+    pub telemetry: TelemetryConfig,
+    pub patients: hcrm_patients::Config,
+}
+
+impl Settings {
+    /// Defaults → `file` → `HCRM__…` environment → `overrides`.
+    pub fn load(file: Option<&Path>, overrides: &[(&str, String)]) -> anyhow::Result<Settings> {
+        let settings: Settings = hcrm_kit::config::load(file, overrides)?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Checks what deserialisation cannot: values that parse but make no sense together.
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.server.max_message_bytes >= 64 * 1024,
+            "server.max_message_bytes must be at least 65536"
+        );
+        anyhow::ensure!(
+            self.server.concurrency_limit >= 1,
+            "server.concurrency_limit must be at least 1"
+        );
+        anyhow::ensure!(
+            self.data.max_connections >= 1,
+            "data.max_connections must be at least 1"
+        );
+        anyhow::ensure!(
+            matches!(self.auth.algorithm.as_str(), "HS256" | "RS256" | "ES256"),
+            "auth.algorithm must be HS256, RS256 or ES256"
+        );
+        if let Some(url) = &self.patients.database_url {
+            hcrm_kit::db::Backend::of_url(url.expose())?;
+        }
+        Ok(())
+    }
+
+    /// The effective settings as TOML, secrets redacted.
+    pub fn to_toml(&self) -> anyhow::Result<String> {
+        Ok(toml::to_string_pretty(self)?)
+    }
+}
