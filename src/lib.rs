@@ -20,8 +20,7 @@ pub async fn start(
     grpc: TcpListener,
     admin: Option<TcpListener>,
 ) -> anyhow::Result<Handle> {
-    let (authenticator, generated) =
-        Authenticator::from_config(&settings.auth, &settings.data.dir)?;
+    let (authenticator, generated) = Authenticator::from_config(&settings.auth, &settings.data.dir)?;
     if generated {
         tracing::warn!(
             key_dir = %hcrm_kit::keys::key_dir(&settings.data.dir).display(),

@@ -74,11 +74,7 @@ pub fn expand(targets: &[Target]) -> Vec<Target> {
 }
 
 /// Builds one concrete target.
-pub async fn build(
-    target: Target,
-    settings: &Settings,
-    authenticator: Arc<Authenticator>,
-) -> anyhow::Result<Built> {
+pub async fn build(target: Target, settings: &Settings, authenticator: Arc<Authenticator>) -> anyhow::Result<Built> {
     match target {
         Target::Patients => {
             let deps = hcrm_patients::Deps {

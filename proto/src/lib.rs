@@ -5,8 +5,7 @@
 #![allow(clippy::all, clippy::pedantic)]
 
 /// Encoded `FileDescriptorSet` of every HCRM proto file and its imports.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/hcrm_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hcrm_descriptor.bin"));
 
 pub mod hcrm {
     pub mod r#type {

@@ -67,13 +67,10 @@ impl fmt::Display for Role {
 impl FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = Role::ALL.iter().map(|r| r.as_str()).collect();
-                format!("unknown role {s:?}; valid roles: {}", names.join(", "))
-            })
+        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
+            let names: Vec<_> = Role::ALL.iter().map(|r| r.as_str()).collect();
+            format!("unknown role {s:?}; valid roles: {}", names.join(", "))
+        })
     }
 }
 
@@ -141,17 +138,11 @@ impl Principal {
                 scope = Some(Scope::Department(dept.clone()));
             }
         }
-        scope.ok_or_else(|| {
-            ApiError::PermissionDenied(format!("{permission:?} is not granted to this caller"))
-        })
+        scope.ok_or_else(|| ApiError::PermissionDenied(format!("{permission:?} is not granted to this caller")))
     }
 
     pub fn roles_text(&self) -> String {
-        self.roles
-            .iter()
-            .map(|r| r.as_str())
-            .collect::<Vec<_>>()
-            .join(",")
+        self.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
     }
 }
 
@@ -194,9 +185,7 @@ impl Authenticator {
             "HS256" => Algorithm::HS256,
             "RS256" => Algorithm::RS256,
             "ES256" => Algorithm::ES256,
-            other => anyhow::bail!(
-                "auth.algorithm {other:?} is not supported; use HS256, RS256 or ES256"
-            ),
+            other => anyhow::bail!("auth.algorithm {other:?} is not supported; use HS256, RS256 or ES256"),
         };
         let mut generated = false;
         let (decoding, encoding) = match algorithm {
@@ -204,25 +193,22 @@ impl Authenticator {
                 let secret = match &cfg.hs256_secret {
                     Some(secret) => secret.expose().to_string(),
                     None => {
-                        let (text, created) =
-                            keys::load_or_generate(data_dir, "token-signing.key")?;
+                        let (text, created) = keys::load_or_generate(data_dir, "token-signing.key")?;
                         generated = created;
                         text
                     }
                 };
-                anyhow::ensure!(
-                    secret.len() >= 32,
-                    "auth.hs256_secret must be at least 32 characters"
-                );
+                anyhow::ensure!(secret.len() >= 32, "auth.hs256_secret must be at least 32 characters");
                 (
                     DecodingKey::from_secret(secret.as_bytes()),
                     Some(EncodingKey::from_secret(secret.as_bytes())),
                 )
             }
             _ => {
-                let public = cfg.public_key_file.as_ref().ok_or_else(|| {
-                    anyhow::anyhow!("auth.public_key_file is required for {:?}", algorithm)
-                })?;
+                let public = cfg
+                    .public_key_file
+                    .as_ref()
+                    .ok_or_else(|| anyhow::anyhow!("auth.public_key_file is required for {:?}", algorithm))?;
                 let pem = std::fs::read(public)?;
                 let decoding = if algorithm == Algorithm::RS256 {
                     DecodingKey::from_rsa_pem(&pem)?
@@ -294,11 +280,7 @@ impl Authenticator {
             iat: now,
             exp: now + ttl_secs as i64,
         };
-        Ok(jsonwebtoken::encode(
-            &Header::new(self.algorithm),
-            &claims,
-            key,
-        )?)
+        Ok(jsonwebtoken::encode(&Header::new(self.algorithm), &claims, key)?)
     }
 
     /// Verifies a bearer token (without the `Bearer ` prefix).
@@ -307,9 +289,7 @@ impl Authenticator {
             .map_err(|e| ApiError::Unauthenticated(format!("invalid token: {e}")))?;
         let claims = data.claims;
         if claims.sub.is_empty() {
-            return Err(ApiError::Unauthenticated(
-                "token has an empty subject".into(),
-            ));
+            return Err(ApiError::Unauthenticated("token has an empty subject".into()));
         }
         let roles = claims
             .roles
@@ -331,14 +311,11 @@ impl Authenticator {
 
     /// Verifies an `authorization` header value (`Bearer …`).
     pub fn verify_header(&self, header: Option<&str>) -> Result<Principal, ApiError> {
-        let header =
-            header.ok_or_else(|| ApiError::Unauthenticated("missing bearer token".into()))?;
+        let header = header.ok_or_else(|| ApiError::Unauthenticated("missing bearer token".into()))?;
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
-            .ok_or_else(|| {
-                ApiError::Unauthenticated("authorization must be `Bearer <token>`".into())
-            })?;
+            .ok_or_else(|| ApiError::Unauthenticated("authorization must be `Bearer <token>`".into()))?;
         self.verify(token.trim())
     }
 }
@@ -354,9 +331,7 @@ mod tests {
     #[test]
     fn minted_tokens_verify() {
         let auth = Authenticator::hs256(SECRET);
-        let token = auth
-            .mint("alice", &[Role::Clinician], Some("cardiology"), 60)
-            .unwrap();
+        let token = auth.mint("alice", &[Role::Clinician], Some("cardiology"), 60).unwrap();
         let p = auth.verify(&token).unwrap();
         assert_eq!(p.subject, "alice");
         assert_eq!(p.roles, vec![Role::Clinician]);
@@ -368,10 +343,7 @@ mod tests {
         let auth = Authenticator::hs256(SECRET);
         let other = Authenticator::hs256("ffffffffffffffffffffffffffffffff");
         let forged = other.mint("mallory", &[Role::Admin], None, 60).unwrap();
-        assert!(matches!(
-            auth.verify(&forged),
-            Err(ApiError::Unauthenticated(_))
-        ));
+        assert!(matches!(auth.verify(&forged), Err(ApiError::Unauthenticated(_))));
 
         let expired = auth.mint("bob", &[Role::Admin], None, 0).unwrap();
         // Expiry is checked with 30 s leeway; build one well in the past instead.
@@ -392,10 +364,7 @@ mod tests {
             &EncodingKey::from_secret(SECRET.as_bytes()),
         )
         .unwrap();
-        assert!(matches!(
-            auth.verify(&old),
-            Err(ApiError::Unauthenticated(_))
-        ));
+        assert!(matches!(auth.verify(&old), Err(ApiError::Unauthenticated(_))));
 
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         let body = URL_SAFE_NO_PAD.encode(
@@ -407,10 +376,7 @@ mod tests {
             .unwrap(),
         );
         let none = format!("{header}.{body}.");
-        assert!(matches!(
-            auth.verify(&none),
-            Err(ApiError::Unauthenticated(_))
-        ));
+        assert!(matches!(auth.verify(&none), Err(ApiError::Unauthenticated(_))));
 
         let claims = Claims {
             sub: "bob".into(),
@@ -427,10 +393,7 @@ mod tests {
             &EncodingKey::from_secret(SECRET.as_bytes()),
         )
         .unwrap();
-        assert!(matches!(
-            auth.verify(&wrong_aud),
-            Err(ApiError::Unauthenticated(_))
-        ));
+        assert!(matches!(auth.verify(&wrong_aud), Err(ApiError::Unauthenticated(_))));
     }
 
     #[derive(Debug, Clone, Copy, PartialEq)]

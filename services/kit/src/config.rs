@@ -70,10 +70,7 @@ impl Default for DataConfig {
 impl DataConfig {
     /// The default database URL of a service: `sqlite://{dir}/{service}.db`.
     pub fn default_url(&self, service: &str) -> String {
-        format!(
-            "sqlite://{}?mode=rwc",
-            self.dir.join(format!("{service}.db")).display()
-        )
+        format!("sqlite://{}?mode=rwc", self.dir.join(format!("{service}.db")).display())
     }
 }
 
@@ -156,14 +153,9 @@ pub fn load<T>(file: Option<&Path>, overrides: &[(&str, String)]) -> anyhow::Res
 where
     T: Default + Serialize + DeserializeOwned,
 {
-    let mut builder =
-        config::Config::builder().add_source(config::Config::try_from(&T::default())?);
+    let mut builder = config::Config::builder().add_source(config::Config::try_from(&T::default())?);
     if let Some(path) = file {
-        anyhow::ensure!(
-            path.exists(),
-            "config file {} does not exist",
-            path.display()
-        );
+        anyhow::ensure!(path.exists(), "config file {} does not exist", path.display());
         builder = builder.add_source(config::File::from(path).required(true));
     }
     builder = builder.add_source(

@@ -42,9 +42,7 @@ impl Sealer {
                 .split_once(':')
                 .ok_or_else(|| anyhow::anyhow!("data key entries must be `id:base64key`"))?;
             anyhow::ensure!(
-                !id.is_empty()
-                    && id.len() <= 16
-                    && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+                !id.is_empty() && id.len() <= 16 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
                 "data key id {id:?} must be 1–16 letters, digits or dashes"
             );
             let key = keys::decode_key(key).with_context(|| format!("data key {id}"))?;
@@ -79,13 +77,7 @@ impl Sealer {
         let mut nonce = [0u8; 12];
         rand::rng().fill_bytes(&mut nonce);
         let ct = cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad,
-                },
-            )
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
             .expect("AES-GCM encryption of an in-memory buffer cannot fail");
         let mut buf = Vec::with_capacity(12 + ct.len());
         buf.extend_from_slice(&nonce);
@@ -95,16 +87,12 @@ impl Sealer {
 
     /// Decrypts a value sealed with any known key.
     pub fn open(&self, sealed: &str, aad: &[u8]) -> anyhow::Result<Vec<u8>> {
-        let (id, data) = sealed
-            .split_once(':')
-            .context("sealed value has no key id")?;
+        let (id, data) = sealed.split_once(':').context("sealed value has no key id")?;
         let cipher = self
             .keys
             .get(id)
             .with_context(|| format!("unknown data key id {id:?}"))?;
-        let buf = STANDARD_NO_PAD
-            .decode(data)
-            .context("sealed value is not base64")?;
+        let buf = STANDARD_NO_PAD.decode(data).context("sealed value is not base64")?;
         anyhow::ensure!(buf.len() > 12, "sealed value too short");
         let (nonce, ct) = buf.split_at(12);
         cipher
@@ -140,9 +128,7 @@ impl BlindIndex {
             Some(key) => key.expose().to_string(),
             None => keys::load_or_generate(data_dir, "index.key")?.0,
         };
-        Ok(Self::new(
-            keys::decode_key(&text).context("security.index_key")?,
-        ))
+        Ok(Self::new(keys::decode_key(&text).context("security.index_key")?))
     }
 
     /// Hex HMAC-SHA256 of `value` in the namespace `kind` (so equal values of different kinds
@@ -157,8 +143,7 @@ impl BlindIndex {
     }
 
     fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
-        let mut mac =
-            <HmacSha256 as Mac>::new_from_slice(&self.key).expect("hmac accepts any key size");
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.key).expect("hmac accepts any key size");
         for part in parts {
             mac.update(part);
         }
@@ -181,13 +166,9 @@ mod tests {
         let sealed = old.seal(b"110101199003074514", b"patient-1");
         assert!(sealed.starts_with("k1:"));
         assert!(!sealed.contains("110101"));
-        let rotated =
-            Sealer::from_spec(&format!("{},{}", spec("k1", 1), spec("k2", 2)), None).unwrap();
+        let rotated = Sealer::from_spec(&format!("{},{}", spec("k1", 1), spec("k2", 2)), None).unwrap();
         assert_eq!(rotated.active_key_id(), "k2");
-        assert_eq!(
-            rotated.open(&sealed, b"patient-1").unwrap(),
-            b"110101199003074514"
-        );
+        assert_eq!(rotated.open(&sealed, b"patient-1").unwrap(), b"110101199003074514");
         assert!(rotated.open(&sealed, b"patient-2").is_err());
     }
 

@@ -104,10 +104,7 @@ impl Db {
             Backend::Sqlite => migrations.sqlite,
             Backend::Postgres => migrations.postgres,
         };
-        migrator
-            .run(&self.pool)
-            .await
-            .context("applying migrations")?;
+        migrator.run(&self.pool).await.context("applying migrations")?;
         Ok(())
     }
 
@@ -122,9 +119,7 @@ impl Db {
 }
 
 fn sqlite_path(url: &str) -> Option<String> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && path != ":memory:").then(|| path.to_string())
 }
@@ -198,19 +193,14 @@ mod tests {
     #[test]
     fn backends_follow_the_url_scheme() {
         assert_eq!(Backend::of_url("sqlite://x.db").unwrap(), Backend::Sqlite);
-        assert_eq!(
-            Backend::of_url("postgres://u@h/db").unwrap(),
-            Backend::Postgres
-        );
+        assert_eq!(Backend::of_url("postgres://u@h/db").unwrap(), Backend::Postgres);
         assert!(Backend::of_url("mysql://h/db").is_err());
     }
 
     #[test]
     fn placeholders_are_numbered_in_order() {
         let mut sql = Sql::new("SELECT * FROM t WHERE a = ");
-        sql.bind(Value::Int(1))
-            .push(" AND b = ")
-            .bind(Value::Text("x".into()));
+        sql.bind(Value::Int(1)).push(" AND b = ").bind(Value::Text("x".into()));
         assert_eq!(sql.text, "SELECT * FROM t WHERE a = $1 AND b = $2");
         assert_eq!(sql.args.len(), 2);
     }

@@ -123,12 +123,7 @@ impl ApiError {
                 message
             }
             ApiError::AlreadyExists { what, existing } => {
-                details.set_resource_info(
-                    "",
-                    existing.clone(),
-                    "",
-                    format!("{what} already exists"),
-                );
+                details.set_resource_info("", existing.clone(), "", format!("{what} already exists"));
                 details.set_error_info(
                     "ALREADY_EXISTS",
                     ERROR_DOMAIN,
@@ -176,8 +171,7 @@ mod tests {
 
     #[test]
     fn internal_errors_are_masked() {
-        let status =
-            ApiError::internal(anyhow::anyhow!("password=hunter2 leaked")).into_status("r2");
+        let status = ApiError::internal(anyhow::anyhow!("password=hunter2 leaked")).into_status("r2");
         assert_eq!(status.code(), Code::Internal);
         assert!(!status.message().contains("hunter2"));
         assert!(status.message().contains("r2"));

@@ -60,11 +60,7 @@ pub enum Expr {
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
     Not(Box<Expr>),
-    Compare {
-        field: String,
-        op: Op,
-        value: Literal,
-    },
+    Compare { field: String, op: Op, value: Literal },
 }
 
 /// How a filterable field is stored and compared.
@@ -131,11 +127,7 @@ fn compile_inner(expr: &Expr, fields: &[Field], sql: &mut Sql) -> Result<(), Str
         Expr::And(a, b) | Expr::Or(a, b) => {
             sql.push("(");
             compile_inner(a, fields, sql)?;
-            sql.push(if matches!(expr, Expr::And(..)) {
-                " AND "
-            } else {
-                " OR "
-            });
+            sql.push(if matches!(expr, Expr::And(..)) { " AND " } else { " OR " });
             compile_inner(b, fields, sql)?;
             sql.push(")");
         }
@@ -147,10 +139,7 @@ fn compile_inner(expr: &Expr, fields: &[Field], sql: &mut Sql) -> Result<(), Str
         Expr::Compare { field, op, value } => {
             let spec = fields.iter().find(|f| f.name == field).ok_or_else(|| {
                 let names: Vec<_> = fields.iter().map(|f| f.name).collect();
-                format!(
-                    "unknown field {field:?}; filterable fields: {}",
-                    names.join(", ")
-                )
+                format!("unknown field {field:?}; filterable fields: {}", names.join(", "))
             })?;
             compare(spec, *op, value, sql)?;
         }
@@ -193,11 +182,7 @@ fn compare(spec: &Field, op: Op, value: &Literal, sql: &mut Sql) -> Result<(), S
                 .as_str()
                 .parse()
                 .map_err(|_| format!("{name} takes a whole number"))?;
-            sql.push(column)
-                .push(" ")
-                .push(op.sql())
-                .push(" ")
-                .bind(Value::Int(n));
+            sql.push(column).push(" ").push(op.sql()).push(" ").bind(Value::Int(n));
         }
         FieldKind::Bool => {
             if !matches!(op, Op::Eq | Op::Ne) {
@@ -208,23 +193,14 @@ fn compare(spec: &Field, op: Op, value: &Literal, sql: &mut Sql) -> Result<(), S
                 "false" => 0,
                 _ => return Err(format!("{name} takes true or false")),
             };
-            sql.push(column)
-                .push(" ")
-                .push(op.sql())
-                .push(" ")
-                .bind(Value::Int(b));
+            sql.push(column).push(" ").push(op.sql()).push(" ").bind(Value::Int(b));
         }
         FieldKind::Enum(parse) => {
             if !matches!(op, Op::Eq | Op::Ne) {
                 return Err(format!("{name} only takes = or !="));
             }
-            let n = parse(value.as_str())
-                .ok_or_else(|| format!("{:?} is not a value of {name}", value.as_str()))?;
-            sql.push(column)
-                .push(" ")
-                .push(op.sql())
-                .push(" ")
-                .bind(Value::Int(n));
+            let n = parse(value.as_str()).ok_or_else(|| format!("{:?} is not a value of {name}", value.as_str()))?;
+            sql.push(column).push(" ").push(op.sql()).push(" ").bind(Value::Int(n));
         }
         FieldKind::Date => {
             no_has(name, op)?;
@@ -239,9 +215,8 @@ fn compare(spec: &Field, op: Op, value: &Literal, sql: &mut Sql) -> Result<(), S
         }
         FieldKind::Timestamp => {
             no_has(name, op)?;
-            let t = chrono::DateTime::parse_from_rfc3339(value.as_str()).map_err(|_| {
-                format!("{name} takes an RFC 3339 time such as 2026-01-31T08:00:00Z")
-            })?;
+            let t = chrono::DateTime::parse_from_rfc3339(value.as_str())
+                .map_err(|_| format!("{name} takes an RFC 3339 time such as 2026-01-31T08:00:00Z"))?;
             sql.push(column)
                 .push(" ")
                 .push(op.sql())
@@ -360,9 +335,7 @@ fn lex(text: &str) -> Result<Vec<Token>, String> {
             }
             c if c.is_alphanumeric() || c == '_' || c == '-' || c == '.' || c == '+' => {
                 let start = i;
-                while i < chars.len()
-                    && (chars[i].is_alphanumeric()
-                        || matches!(chars[i], '_' | '-' | '.' | '+' | '*'))
+                while i < chars.len() && (chars[i].is_alphanumeric() || matches!(chars[i], '_' | '-' | '.' | '+' | '*'))
                 {
                     i += 1;
                 }
@@ -404,10 +377,7 @@ impl Parser {
         loop {
             if self.is_word("AND") {
                 self.pos += 1;
-            } else if self.peek().is_none()
-                || self.is_word("OR")
-                || self.peek() == Some(&Token::RParen)
-            {
+            } else if self.peek().is_none() || self.is_word("OR") || self.peek() == Some(&Token::RParen) {
                 break;
             }
             let right = self.unary(depth)?;
@@ -498,14 +468,8 @@ mod tests {
 
     #[test]
     fn filters_compile_to_bound_sql() {
-        let sql = to_sql(
-            r#"department = "cardiology" AND (vip = true OR NOT birth_date < "1960-01-01")"#,
-        )
-        .unwrap();
-        assert_eq!(
-            sql.text,
-            "(department = $1 AND (vip = $2 OR NOT (birth_date < $3)))"
-        );
+        let sql = to_sql(r#"department = "cardiology" AND (vip = true OR NOT birth_date < "1960-01-01")"#).unwrap();
+        assert_eq!(sql.text, "(department = $1 AND (vip = $2 OR NOT (birth_date < $3)))");
         assert_eq!(sql.args[0], Value::Text("cardiology".into()));
         assert_eq!(sql.args[1], Value::Int(1));
         let sql = to_sql(r#"tags:"diabetes" department="card*""#).unwrap();

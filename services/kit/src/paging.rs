@@ -18,20 +18,14 @@ pub struct PageSize {
 }
 
 impl PageSize {
-    pub const STANDARD: PageSize = PageSize {
-        default: 50,
-        max: 500,
-    };
+    pub const STANDARD: PageSize = PageSize { default: 50, max: 500 };
 
     /// The effective page size: 0 → default; negative or above the maximum → INVALID_ARGUMENT.
     pub fn resolve(self, field: &str, requested: i32) -> Result<usize, ApiError> {
         match requested {
             0 => Ok(self.default),
             n if n < 0 => Err(ApiError::invalid(field, "must not be negative")),
-            n if n as usize > self.max => Err(ApiError::invalid(
-                field,
-                format!("must be at most {}", self.max),
-            )),
+            n if n as usize > self.max => Err(ApiError::invalid(field, format!("must be at most {}", self.max))),
             n => Ok(n as usize),
         }
     }
@@ -67,21 +61,12 @@ impl PageTokens {
     pub fn issue<T: Serialize>(&self, query: &str, position: &T) -> String {
         let body = serde_json::to_vec(position).expect("page position serialises");
         let tag = self.tag(query, &body);
-        format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(&body),
-            URL_SAFE_NO_PAD.encode(tag)
-        )
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(&body), URL_SAFE_NO_PAD.encode(tag))
     }
 
     /// The position in `token`; `None` for an empty token; INVALID_ARGUMENT on `field` when it was
     /// edited, forged or issued for another query.
-    pub fn read<T: DeserializeOwned>(
-        &self,
-        field: &str,
-        query: &str,
-        token: &str,
-    ) -> Result<Option<T>, ApiError> {
+    pub fn read<T: DeserializeOwned>(&self, field: &str, query: &str, token: &str) -> Result<Option<T>, ApiError> {
         if token.is_empty() {
             return Ok(None);
         }
@@ -109,17 +94,8 @@ mod tests {
     fn tokens_round_trip_and_reject_tampering() {
         let tokens = PageTokens::new([7; 32]);
         let token = tokens.issue("filter=a", &120u64);
-        assert_eq!(
-            tokens
-                .read::<u64>("page_token", "filter=a", &token)
-                .unwrap(),
-            Some(120)
-        );
-        assert!(
-            tokens
-                .read::<u64>("page_token", "filter=b", &token)
-                .is_err()
-        );
+        assert_eq!(tokens.read::<u64>("page_token", "filter=a", &token).unwrap(), Some(120));
+        assert!(tokens.read::<u64>("page_token", "filter=b", &token).is_err());
         let (body, tag) = token.split_once('.').unwrap();
         let forged_body = URL_SAFE_NO_PAD.encode(b"999");
         assert!(
@@ -132,15 +108,8 @@ mod tests {
                 .read::<u64>("page_token", "filter=a", &format!("{body}."))
                 .is_err()
         );
-        assert!(
-            tokens
-                .read::<u64>("page_token", "filter=a", "garbage")
-                .is_err()
-        );
-        assert_eq!(
-            tokens.read::<u64>("page_token", "filter=a", "").unwrap(),
-            None
-        );
+        assert!(tokens.read::<u64>("page_token", "filter=a", "garbage").is_err());
+        assert_eq!(tokens.read::<u64>("page_token", "filter=a", "").unwrap(), None);
     }
 
     #[test]

@@ -59,16 +59,12 @@ impl AuthInterceptor {
 impl tonic::service::Interceptor for AuthInterceptor {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         let request_id = request_id_of(&request);
-        let header = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok());
+        let header = request.metadata().get("authorization").and_then(|v| v.to_str().ok());
         match self.authenticator.verify_header(header) {
             Ok(principal) => {
-                request.extensions_mut().insert(RequestContext {
-                    request_id,
-                    principal,
-                });
+                request
+                    .extensions_mut()
+                    .insert(RequestContext { request_id, principal });
                 Ok(request)
             }
             Err(err) => {

@@ -77,9 +77,7 @@ pub async fn start(
     let ready = Arc::new(AtomicBool::new(false));
 
     let (health, health_server) = tonic_health::server::health_reporter();
-    health
-        .set_service_status("", ServingStatus::NotServing)
-        .await;
+    health.set_service_status("", ServingStatus::NotServing).await;
     let mut names: Vec<&'static str> = Vec::new();
     let mut routes = RoutesBuilder::default();
     let mut jobs = Vec::new();
@@ -91,9 +89,7 @@ pub async fn start(
         jobs.extend(b.jobs);
     }
     for name in &names {
-        health
-            .set_service_status(*name, ServingStatus::NotServing)
-            .await;
+        health.set_service_status(*name, ServingStatus::NotServing).await;
     }
     let mut reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(hcrm_proto::FILE_DESCRIPTOR_SET)
@@ -124,12 +120,9 @@ pub async fn start(
         tokio::spawn(serve_admin(admin, ready.clone(), shutdown_rx.clone()));
     }
 
-    let layers = tower::ServiceBuilder::new()
-        .layer(ObserveLayer)
-        .load_shed()
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
-            cfg.concurrency_limit.max(1),
-        ));
+    let layers = tower::ServiceBuilder::new().layer(ObserveLayer).load_shed().layer(
+        tower::limit::GlobalConcurrencyLimitLayer::new(cfg.concurrency_limit.max(1)),
+    );
     let mut server = tonic::transport::Server::builder()
         .accept_http1(true)
         .tcp_nodelay(true)
@@ -148,9 +141,7 @@ pub async fn start(
     let signal = async move {
         let _ = signal_rx.wait_for(|stop| *stop).await;
         ready_for_drain.store(false, Ordering::SeqCst);
-        health_for_drain
-            .set_service_status("", ServingStatus::NotServing)
-            .await;
+        health_for_drain.set_service_status("", ServingStatus::NotServing).await;
         for name in &names_for_drain {
             health_for_drain
                 .set_service_status(*name, ServingStatus::NotServing)
@@ -179,9 +170,7 @@ pub async fn start(
     });
 
     for name in &names {
-        health
-            .set_service_status(*name, ServingStatus::Serving)
-            .await;
+        health.set_service_status(*name, ServingStatus::Serving).await;
     }
     health.set_service_status("", ServingStatus::Serving).await;
     ready.store(true, Ordering::SeqCst);
@@ -211,11 +200,7 @@ pub async fn termination_signal() {
     }
 }
 
-async fn serve_admin(
-    listener: TcpListener,
-    ready: Arc<AtomicBool>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+async fn serve_admin(listener: TcpListener, ready: Arc<AtomicBool>, mut shutdown: watch::Receiver<bool>) {
     use axum::routing::get;
     let handle = metrics_handle();
     let app = axum::Router::new()
@@ -278,11 +263,7 @@ where
         use tracing_opentelemetry::OpenTelemetrySpanExt;
         let path = request.uri().path().to_string();
         let (service, method) = split_path(&path);
-        let request_id = match request
-            .headers()
-            .get(REQUEST_ID_HEADER)
-            .and_then(|v| v.to_str().ok())
-        {
+        let request_id = match request.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()) {
             Some(id) if !id.is_empty() && id.len() <= 128 => id.to_string(),
             _ => {
                 let id = crate::new_id();
@@ -292,9 +273,7 @@ where
                 id
             }
         };
-        let parent = opentelemetry::global::get_text_map_propagator(|p| {
-            p.extract(&HeaderExtractor(request.headers()))
-        });
+        let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
         let span = tracing::info_span!(
             "rpc",
             otel.kind = "server",

@@ -28,15 +28,9 @@ impl Drop for TelemetryGuard {
 
 /// Installs the global subscriber. Call once per process, before anything logs.
 pub fn init(cfg: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
-    opentelemetry::global::set_text_map_propagator(
-        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
-    );
-    let filter = EnvFilter::try_new(&cfg.log_level).map_err(|e| {
-        anyhow::anyhow!(
-            "telemetry.log_level {:?} is not a valid filter: {e}",
-            cfg.log_level
-        )
-    })?;
+    opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
+    let filter = EnvFilter::try_new(&cfg.log_level)
+        .map_err(|e| anyhow::anyhow!("telemetry.log_level {:?} is not a valid filter: {e}", cfg.log_level))?;
     let fmt = match cfg.log_format.as_str() {
         "json" => tracing_subscriber::fmt::layer()
             .json()
@@ -87,8 +81,7 @@ pub fn metrics_handle() -> PrometheusHandle {
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
                 .set_buckets(&[
-                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                    10.0,
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
                 ])
                 .expect("static buckets are valid")
                 .build_recorder();

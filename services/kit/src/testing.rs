@@ -73,10 +73,7 @@ pub fn postgres_bin_dir() -> anyhow::Result<PathBuf> {
     let has = |dir: &Path| dir.join("initdb").exists() && dir.join("pg_ctl").exists();
     let mut candidates: Vec<PathBuf> = Vec::new();
     if let Ok(entries) = std::fs::read_dir("/usr/lib/postgresql") {
-        let mut versions: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok())
-            .map(|e| e.path().join("bin"))
-            .collect();
+        let mut versions: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).collect();
         versions.sort();
         versions.reverse();
         candidates.extend(versions);
@@ -84,9 +81,10 @@ pub fn postgres_bin_dir() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os("PATH") {
         candidates.extend(std::env::split_paths(&path));
     }
-    candidates.into_iter().find(|d| has(d)).ok_or_else(|| {
-        anyhow::anyhow!("no initdb/pg_ctl found in /usr/lib/postgresql/*/bin or on PATH")
-    })
+    candidates
+        .into_iter()
+        .find(|d| has(d))
+        .ok_or_else(|| anyhow::anyhow!("no initdb/pg_ctl found in /usr/lib/postgresql/*/bin or on PATH"))
 }
 
 fn is_root() -> bool {
@@ -100,10 +98,7 @@ fn is_root() -> bool {
 fn start_cluster() -> anyhow::Result<String> {
     let bin = postgres_bin_dir()?;
     let root = is_root();
-    let base = tempfile::Builder::new()
-        .prefix("hcrm-pg-")
-        .tempdir()?
-        .keep();
+    let base = tempfile::Builder::new().prefix("hcrm-pg-").tempdir()?.keep();
     let data = base.join("data");
     let run = |program: &str, args: &[String]| -> anyhow::Result<std::process::Output> {
         let exe = bin.join(program);
@@ -143,9 +138,7 @@ fn start_cluster() -> anyhow::Result<String> {
             "--locale=C".into(),
         ],
     )?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let durable = std::env::var("HCRM_TEST_PG_DURABLE").is_ok_and(|v| v == "1");
     let mut options = format!(
         "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=400 -c shared_buffers=256MB",
@@ -179,11 +172,7 @@ fn start_cluster() -> anyhow::Result<String> {
             data.display()
         )
     } else {
-        format!(
-            "{} -D {} -m immediate stop",
-            pg_ctl.display(),
-            data.display()
-        )
+        format!("{} -D {} -m immediate stop", pg_ctl.display(), data.display())
     };
     let script = format!(
         "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {stop} >/dev/null 2>&1; rm -rf {base}",

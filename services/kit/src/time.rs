@@ -53,10 +53,7 @@ mod tests {
 
     #[test]
     fn timestamps_out_of_range_are_rejected() {
-        let bad = prost_types::Timestamp {
-            seconds: 0,
-            nanos: -1,
-        };
+        let bad = prost_types::Timestamp { seconds: 0, nanos: -1 };
         assert_eq!(from_timestamp(&bad), None);
         let far = prost_types::Timestamp {
             seconds: i64::MAX,

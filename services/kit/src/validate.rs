@@ -44,15 +44,9 @@ impl Violations {
         }
         let len = value.chars().count();
         if len > max {
-            self.add(
-                field,
-                format!("must be at most {max} characters, got {len}"),
-            );
+            self.add(field, format!("must be at most {max} characters, got {len}"));
         }
-        if value
-            .chars()
-            .any(|c| c.is_control() && c != '\n' && c != '\t')
-        {
+        if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
             self.add(field, "must not contain control characters");
         }
     }
@@ -85,10 +79,7 @@ impl Violations {
         }
         let ok = value.len() <= 254
             && value.split_once('@').is_some_and(|(local, domain)| {
-                !local.is_empty()
-                    && domain.contains('.')
-                    && !domain.starts_with('.')
-                    && !domain.ends_with('.')
+                !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
             })
             && value.matches('@').count() == 1
             && !value.chars().any(char::is_whitespace);
@@ -133,14 +124,8 @@ mod tests {
 
     #[test]
     fn phones_are_normalised_or_rejected() {
-        assert_eq!(
-            normalize_phone("138 0013-8000").as_deref(),
-            Some("13800138000")
-        );
-        assert_eq!(
-            normalize_phone("+86 13800138000").as_deref(),
-            Some("+8613800138000")
-        );
+        assert_eq!(normalize_phone("138 0013-8000").as_deref(), Some("13800138000"));
+        assert_eq!(normalize_phone("+86 13800138000").as_deref(), Some("+8613800138000"));
         assert_eq!(normalize_phone("12ab"), None);
         assert_eq!(normalize_phone("123"), None);
     }

@@ -91,10 +91,7 @@ pub static PERMISSIONS: PermissionTable<Perm> = PermissionTable {
                 InteractionRecord,
             ],
         ),
-        (
-            Role::DepartmentHead,
-            &[PatientRead, RelatedRead, InteractionRead],
-        ),
+        (Role::DepartmentHead, &[PatientRead, RelatedRead, InteractionRead]),
         (Role::Auditor, &[AuditRead, PatientRead]),
         (
             Role::Integration,

@@ -4,8 +4,7 @@ use hcrm_kit::ApiError;
 use hcrm_kit::db::{Sql, Value};
 use hcrm_kit::filter::{Field, FieldKind, Literal, Op};
 use hcrm_proto::patients::{
-    CustomerClass, Education, IncomeBand, IntentGrade, MaritalStatus, OrganizationKind, Sex,
-    ValueTier,
+    CustomerClass, Education, IncomeBand, IntentGrade, MaritalStatus, OrganizationKind, Sex, ValueTier,
 };
 
 /// Parses an enum literal: its full name (`SEX_MALE`), its short name (`MALE`, `male`) or number.
@@ -241,10 +240,7 @@ const SORTABLE: &[(&str, &str)] = &[
 pub fn patient_order(order_by: &str) -> Result<String, ApiError> {
     let mut keys = Vec::new();
     if order_by.len() > 200 {
-        return Err(ApiError::invalid(
-            "order_by",
-            "must be at most 200 characters",
-        ));
+        return Err(ApiError::invalid("order_by", "must be at most 200 characters"));
     }
     for part in order_by.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let mut words = part.split_whitespace();
@@ -253,17 +249,11 @@ pub fn patient_order(order_by: &str) -> Result<String, ApiError> {
             None | Some("asc") => "ASC",
             Some("desc") => "DESC",
             Some(other) => {
-                return Err(ApiError::invalid(
-                    "order_by",
-                    format!("{other:?} is not asc or desc"),
-                ));
+                return Err(ApiError::invalid("order_by", format!("{other:?} is not asc or desc")));
             }
         };
         if words.next().is_some() {
-            return Err(ApiError::invalid(
-                "order_by",
-                format!("{part:?} has extra words"),
-            ));
+            return Err(ApiError::invalid("order_by", format!("{part:?} has extra words")));
         }
         let column = SORTABLE
             .iter()
@@ -290,17 +280,8 @@ pub struct Probe {
 }
 
 /// Builds the indexed lookups for a search query; `scope_sql` restricts them (e.g. department).
-pub fn search_probes(
-    query: &str,
-    identity_hash: Option<String>,
-    department: Option<&str>,
-    limit: usize,
-) -> Vec<Probe> {
-    let q: String = query
-        .trim()
-        .chars()
-        .filter(|c| *c != '%' && *c != '_')
-        .collect();
+pub fn search_probes(query: &str, identity_hash: Option<String>, department: Option<&str>, limit: usize) -> Vec<Probe> {
+    let q: String = query.trim().chars().filter(|c| *c != '%' && *c != '_').collect();
     let mut probes = Vec::new();
     let mut probe = |score: i32, matched_on: &'static str, condition: &str, value: String| {
         let mut sql = Sql::new("SELECT id FROM patients WHERE deleted_at IS NULL AND ");
@@ -310,15 +291,10 @@ pub fn search_probes(
             sql.text.push_str(" || '%'");
         }
         if let Some(dept) = department {
-            sql.push(" AND department = ")
-                .bind(Value::Text(dept.to_string()));
+            sql.push(" AND department = ").bind(Value::Text(dept.to_string()));
         }
         sql.push(" LIMIT ").bind(Value::Int(limit as i64));
-        probes.push(Probe {
-            sql,
-            score,
-            matched_on,
-        });
+        probes.push(Probe { sql, score, matched_on });
     };
     if q.is_empty() {
         return probes;
@@ -332,21 +308,14 @@ pub fn search_probes(
         probe(100, "identity_number", "identity_hash = ", hash);
     }
     if digits_only {
-        let digits: String = q
-            .chars()
-            .filter(|c| c.is_ascii_digit() || *c == '+')
-            .collect();
+        let digits: String = q.chars().filter(|c| c.is_ascii_digit() || *c == '+').collect();
         if digits.len() == 4 {
             probe(40, "phone_last4", "phone_last4 = ", digits);
         } else if digits.len() >= 5 {
             probe(90, "phone", "phone = ", digits);
         }
     } else if ascii_letters {
-        let compact: String = q
-            .to_lowercase()
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect();
+        let compact: String = q.to_lowercase().chars().filter(|c| !c.is_whitespace()).collect();
         probe(55, "pinyin", "name_pinyin = ", compact.clone());
         probe(50, "pinyin", "name_pinyin LIKE ", compact.clone());
         probe(45, "initials", "name_initials = ", compact.clone());

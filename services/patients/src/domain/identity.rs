@@ -54,7 +54,7 @@ pub fn check_bank_card(number: &str) -> Result<(), &'static str> {
             }
         })
         .sum();
-    if sum % 10 != 0 {
+    if !sum.is_multiple_of(10) {
         return Err("check digit does not match (Luhn)");
     }
     Ok(())
@@ -69,13 +69,7 @@ pub fn mask(value: &str, head: usize, tail: usize) -> String {
     chars
         .iter()
         .enumerate()
-        .map(|(i, c)| {
-            if i < head || i >= chars.len() - tail {
-                *c
-            } else {
-                '*'
-            }
-        })
+        .map(|(i, c)| if i < head || i >= chars.len() - tail { *c } else { '*' })
         .collect()
 }
 
@@ -91,10 +85,7 @@ mod tests {
             check_resident_id("110101199003074515"),
             Err("check digit does not match")
         );
-        assert_eq!(
-            check_resident_id("11010119900307451"),
-            Err("must be 18 characters")
-        );
+        assert_eq!(check_resident_id("11010119900307451"), Err("must be 18 characters"));
         assert!(check_resident_id("110101199002304510").is_err());
     }
 

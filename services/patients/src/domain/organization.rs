@@ -4,14 +4,7 @@ use super::patient::validate_address;
 use hcrm_kit::validate::Violations;
 use hcrm_proto::patients::{Organization, OrganizationKind};
 
-pub const UPDATABLE_PATHS: &[&str] = &[
-    "display_name",
-    "kind",
-    "address",
-    "phone",
-    "contacts",
-    "notes",
-];
+pub const UPDATABLE_PATHS: &[&str] = &["display_name", "kind", "address", "phone", "contacts", "notes"];
 
 pub fn normalize(o: &mut Organization) {
     o.display_name = o.display_name.trim().to_string();
@@ -28,12 +21,7 @@ pub fn normalize(o: &mut Organization) {
 }
 
 pub fn validate(o: &Organization, prefix: &str, v: &mut Violations) {
-    v.text(
-        &format!("{prefix}.display_name"),
-        &o.display_name,
-        true,
-        128,
-    );
+    v.text(&format!("{prefix}.display_name"), &o.display_name, true, 128);
     v.enum_value::<OrganizationKind>(&format!("{prefix}.kind"), o.kind, true);
     if let Some(a) = &o.address {
         validate_address(a, &format!("{prefix}.address"), v);

@@ -6,8 +6,8 @@ use super::identity;
 use hcrm_kit::ApiError;
 use hcrm_kit::validate::{Violations, normalize_phone};
 use hcrm_proto::patients::{
-    ContactPreferences, CustomerClass, Education, IdentityType, IncomeBand, IntentGrade,
-    MaritalStatus, MedicalHistory, Patient, Sex, ValueTier,
+    ContactPreferences, CustomerClass, Education, IdentityType, IncomeBand, IntentGrade, MaritalStatus, MedicalHistory,
+    Patient, Sex, ValueTier,
 };
 use hcrm_proto::types::{Address, ContactChannel, Date};
 use serde::{Deserialize, Serialize};
@@ -56,12 +56,7 @@ pub const UPDATABLE_PATHS: &[&str] = &[
 ];
 
 /// Paths that touch protected data: changing them needs the protected values in clear.
-pub const PROTECTED_PATHS: &[&str] = &[
-    "identity_number",
-    "bank_card",
-    "insurance_number",
-    "medical_history",
-];
+pub const PROTECTED_PATHS: &[&str] = &["identity_number", "bank_card", "insurance_number", "medical_history"];
 
 /// The protected part of a patient, sealed as one JSON document.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -178,13 +173,7 @@ pub fn normalize(p: &mut Patient) {
 pub fn validate(p: &Patient, prefix: &str, today: chrono::NaiveDate, v: &mut Violations) {
     let f = |name: &str| format!("{prefix}.{name}");
     v.text(&f("display_name"), &p.display_name, true, 64);
-    if !p.code.is_empty()
-        && (p.code.len() > 32
-            || !p
-                .code
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-'))
-    {
+    if !p.code.is_empty() && (p.code.len() > 32 || !p.code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')) {
         v.add(f("code"), "must be 1–32 letters, digits or dashes");
     }
     v.enum_value::<Sex>(&f("sex"), p.sex, false);
@@ -217,28 +206,17 @@ pub fn validate(p: &Patient, prefix: &str, today: chrono::NaiveDate, v: &mut Vio
     v.enum_value::<IdentityType>(&f("identity_type"), p.identity_type, false);
     if !p.identity_number.is_empty() {
         match IdentityType::try_from(p.identity_type) {
-            Ok(IdentityType::Unspecified) => {
-                v.add(f("identity_type"), "is required with an identity number")
-            }
+            Ok(IdentityType::Unspecified) => v.add(f("identity_type"), "is required with an identity number"),
             Ok(IdentityType::ResidentId) => {
                 if let Err(why) = identity::check_resident_id(&p.identity_number) {
-                    v.add(
-                        f("identity_number"),
-                        format!("is not a valid resident ID: {why}"),
-                    );
+                    v.add(f("identity_number"), format!("is not a valid resident ID: {why}"));
                 }
             }
             Ok(_) => {
                 if !(5..=32).contains(&p.identity_number.len())
-                    || !p
-                        .identity_number
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    || !p.identity_number.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
                 {
-                    v.add(
-                        f("identity_number"),
-                        "must be 5–32 letters, digits or dashes",
-                    );
+                    v.add(f("identity_number"), "must be 5–32 letters, digits or dashes");
                 }
             }
             Err(_) => {}
@@ -247,10 +225,7 @@ pub fn validate(p: &Patient, prefix: &str, today: chrono::NaiveDate, v: &mut Vio
     if !p.bank_card.is_empty()
         && let Err(why) = identity::check_bank_card(&p.bank_card)
     {
-        v.add(
-            f("bank_card"),
-            format!("is not a valid bank card number: {why}"),
-        );
+        v.add(f("bank_card"), format!("is not a valid bank card number: {why}"));
     }
     if !p.insurance_number.is_empty()
         && (p.insurance_number.len() > 32
@@ -259,10 +234,7 @@ pub fn validate(p: &Patient, prefix: &str, today: chrono::NaiveDate, v: &mut Vio
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-'))
     {
-        v.add(
-            f("insurance_number"),
-            "must be 1–32 letters, digits or dashes",
-        );
+        v.add(f("insurance_number"), "must be 1–32 letters, digits or dashes");
     }
     if let Some(history) = &p.medical_history {
         for (name, list) in [
@@ -277,12 +249,7 @@ pub fn validate(p: &Patient, prefix: &str, today: chrono::NaiveDate, v: &mut Vio
                 );
             }
             for (i, entry) in list.iter().enumerate() {
-                v.text(
-                    &format!("{prefix}.medical_history.{name}[{i}]"),
-                    entry,
-                    true,
-                    100,
-                );
+                v.text(&format!("{prefix}.medical_history.{name}[{i}]"), entry, true, 100);
             }
         }
     }
@@ -310,10 +277,7 @@ pub fn validate(p: &Patient, prefix: &str, today: chrono::NaiveDate, v: &mut Vio
     }
     v.text(&f("notes"), &p.notes, false, 2000);
     if p.external_ids.len() > MAX_EXTERNAL_IDS {
-        v.add(
-            f("external_ids"),
-            format!("at most {MAX_EXTERNAL_IDS} external ids"),
-        );
+        v.add(f("external_ids"), format!("at most {MAX_EXTERNAL_IDS} external ids"));
     }
     let mut seen = std::collections::HashSet::new();
     for (i, ext) in p.external_ids.iter().enumerate() {
@@ -355,9 +319,7 @@ pub fn validate_address(a: &Address, field: &str, v: &mut Violations) {
     v.text(&format!("{field}.city"), &a.city, false, 32);
     v.text(&format!("{field}.district"), &a.district, false, 32);
     v.text(&format!("{field}.street"), &a.street, false, 200);
-    if !a.postal_code.is_empty()
-        && (a.postal_code.len() != 6 || !a.postal_code.chars().all(|c| c.is_ascii_digit()))
-    {
+    if !a.postal_code.is_empty() && (a.postal_code.len() != 6 || !a.postal_code.chars().all(|c| c.is_ascii_digit())) {
         v.add(format!("{field}.postal_code"), "must be 6 digits");
     }
 }
@@ -384,11 +346,7 @@ fn validate_preferences(p: &ContactPreferences, field: &str, v: &mut Violations)
 
 /// The calendar date of a proto date, if it is one.
 pub fn date_of(d: &Date) -> Option<chrono::NaiveDate> {
-    chrono::NaiveDate::from_ymd_opt(
-        d.year,
-        u32::try_from(d.month).ok()?,
-        u32::try_from(d.day).ok()?,
-    )
+    chrono::NaiveDate::from_ymd_opt(d.year, u32::try_from(d.month).ok()?, u32::try_from(d.day).ok()?)
 }
 
 /// `YYYY-MM-DD` of a proto date, or empty.
@@ -431,11 +389,7 @@ pub fn apply_mask(dst: &mut Patient, src: &Patient, paths: &[String]) {
             "email" => dst.email = src.email.clone(),
             "wechat_id" => dst.wechat_id = src.wechat_id.clone(),
             "address" => dst.address = src.address.clone(),
-            "address.province"
-            | "address.city"
-            | "address.district"
-            | "address.street"
-            | "address.postal_code" => {
+            "address.province" | "address.city" | "address.district" | "address.street" | "address.postal_code" => {
                 let from = address(src);
                 let mut to = address(dst);
                 match path.as_str() {
@@ -581,10 +535,7 @@ mod tests {
             "patient.tags[0]",
             "patient.sex",
         ] {
-            assert!(
-                fields.contains(&expected),
-                "{expected} missing from {fields:?}"
-            );
+            assert!(fields.contains(&expected), "{expected} missing from {fields:?}");
         }
     }
 

@@ -17,9 +17,7 @@ impl AuditService for Api {
         &self,
         request: Request<ListAuditEventsRequest>,
     ) -> Result<Response<ListAuditEventsResponse>, Status> {
-        let (ctx, _) = self
-            .authorize(&request, Perm::AuditRead, "ListAuditEvents")
-            .await?;
+        let (ctx, _) = self.authorize(&request, Perm::AuditRead, "ListAuditEvents").await?;
         let req = request.into_inner();
         let result = async {
             let size = PageSize::STANDARD.resolve("page_size", req.page_size)?;
@@ -64,9 +62,7 @@ impl AuditService for Api {
         &self,
         request: Request<VerifyAuditLogRequest>,
     ) -> Result<Response<VerifyAuditLogResponse>, Status> {
-        let (ctx, _) = self
-            .authorize(&request, Perm::AuditRead, "VerifyAuditLog")
-            .await?;
+        let (ctx, _) = self.authorize(&request, Perm::AuditRead, "VerifyAuditLog").await?;
         let result = self.store.verify_audit().await;
         result
             .map(|v| {

@@ -37,12 +37,7 @@ impl Api {
     }
 
     /// The scope in which the caller of `ctx` holds `perm`; a denial is audited.
-    pub async fn check(
-        &self,
-        ctx: &RequestContext,
-        perm: Perm,
-        method: &str,
-    ) -> Result<Scope, Status> {
+    pub async fn check(&self, ctx: &RequestContext, perm: Perm, method: &str) -> Result<Scope, Status> {
         match ctx.principal.authorize(&PERMISSIONS, perm) {
             Ok(scope) => Ok(scope),
             Err(err) => {
@@ -73,15 +68,11 @@ pub fn check_reason(field: &str, reason: &str, required: bool) -> Result<(), Api
 /// The idempotency key of a create: scoped to the caller and method so ids of different callers
 /// never collide.
 pub fn request_key(method: &str, ctx: &RequestContext, request_id: &str) -> Option<String> {
-    (!request_id.is_empty())
-        .then(|| format!("{method}\u{1f}{}\u{1f}{request_id}", ctx.principal.subject))
+    (!request_id.is_empty()).then(|| format!("{method}\u{1f}{}\u{1f}{request_id}", ctx.principal.subject))
 }
 
 /// The update mask's paths, INVALID_ARGUMENT when missing or naming unknown fields.
-pub fn mask_paths(
-    mask: Option<&prost_types::FieldMask>,
-    allowed: &[&str],
-) -> Result<Vec<String>, ApiError> {
+pub fn mask_paths(mask: Option<&prost_types::FieldMask>, allowed: &[&str]) -> Result<Vec<String>, ApiError> {
     let paths = mask.map(|m| m.paths.clone()).unwrap_or_default();
     let mut v = hcrm_kit::validate::Violations::new();
     if paths.is_empty() {
@@ -91,10 +82,7 @@ pub fn mask_paths(
         if !allowed.contains(&path.as_str()) {
             v.add(
                 format!("update_mask.paths[{i}]"),
-                format!(
-                    "{path:?} is not updatable; updatable: {}",
-                    allowed.join(", ")
-                ),
+                format!("{path:?} is not updatable; updatable: {}", allowed.join(", ")),
             );
         }
     }

@@ -73,9 +73,7 @@ impl OrganizationService for Api {
             if req.etag.is_empty() {
                 return Err(ApiError::invalid("etag", "is required"));
             }
-            self.store
-                .update_org(&ctx, &id, changes, &paths, &req.etag)
-                .await
+            self.store.update_org(&ctx, &id, changes, &paths, &req.etag).await
         }
         .await;
         result.map(Response::new).map_err(|e| ctx.status(e))
@@ -90,12 +88,7 @@ impl OrganizationService for Api {
             .authorize(&request, Perm::OrganizationWrite, "DeleteOrganization")
             .await?;
         let req = request.into_inner();
-        let result = async {
-            self.store
-                .delete_org(&ctx, &org_id("name", &req.name)?)
-                .await
-        }
-        .await;
+        let result = async { self.store.delete_org(&ctx, &org_id("name", &req.name)?).await }.await;
         result.map(Response::new).map_err(|e| ctx.status(e))
     }
 
@@ -111,10 +104,7 @@ impl OrganizationService for Api {
         let result = async {
             let size = PageSize::STANDARD.resolve("page_size", req.page_size)?;
             let key = format!("organizations\u{1f}{}", req.filter);
-            let offset: usize = self
-                .pages
-                .read("page_token", &key, &req.page_token)?
-                .unwrap_or(0);
+            let offset: usize = self.pages.read("page_token", &key, &req.page_token)?.unwrap_or(0);
             let mut sql = Sql::new("1 = 1");
             if let Some(expr) = hcrm_kit::filter::parse(&req.filter)? {
                 sql.push(" AND ");

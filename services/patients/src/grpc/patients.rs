@@ -6,8 +6,8 @@ use crate::permissions::Perm;
 use crate::query;
 use crate::store::import::{InteractionRow, PatientRow, failed};
 use crate::store::interactions::TimelineQuery;
-use crate::store::parse_name;
 use crate::store::patients::View;
+use crate::store::{Update, parse_name};
 use futures::{Stream, StreamExt};
 use hcrm_kit::ApiError;
 use hcrm_kit::auth::Scope;
@@ -39,11 +39,7 @@ fn child_ids(field: &str, name: &str, collection: &str) -> Result<(String, Strin
     let parts: Vec<&str> = name.split('/').collect();
     match parts.as_slice() {
         ["patients", p, c, id]
-            if *c == collection
-                && !p.is_empty()
-                && !id.is_empty()
-                && p.len() <= 64
-                && id.len() <= 64 =>
+            if *c == collection && !p.is_empty() && !id.is_empty() && p.len() <= 64 && id.len() <= 64 =>
         {
             Ok((p.to_string(), id.to_string()))
         }
@@ -67,13 +63,8 @@ impl Api {
 #[tonic::async_trait]
 impl PatientService for Api {
     #[tracing::instrument(skip_all)]
-    async fn create_patient(
-        &self,
-        request: Request<CreatePatientRequest>,
-    ) -> Result<Response<Patient>, Status> {
-        let (ctx, _scope) = self
-            .authorize(&request, Perm::PatientCreate, "CreatePatient")
-            .await?;
+    async fn create_patient(&self, request: Request<CreatePatientRequest>) -> Result<Response<Patient>, Status> {
+        let (ctx, _scope) = self.authorize(&request, Perm::PatientCreate, "CreatePatient").await?;
         let req = request.into_inner();
         let result = async {
             let mut v = Violations::new();
@@ -102,24 +93,13 @@ impl PatientService for Api {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn get_patient(
-        &self,
-        request: Request<GetPatientRequest>,
-    ) -> Result<Response<Patient>, Status> {
-        let (ctx, scope) = self
-            .authorize(&request, Perm::PatientRead, "GetPatient")
-            .await?;
+    async fn get_patient(&self, request: Request<GetPatientRequest>) -> Result<Response<Patient>, Status> {
+        let (ctx, scope) = self.authorize(&request, Perm::PatientRead, "GetPatient").await?;
         let req = request.into_inner();
-        let view = PatientView::try_from(req.view).map_err(|_| {
-            ctx.status(ApiError::invalid(
-                "view",
-                format!("unknown view {}", req.view),
-            ))
-        })?;
+        let view = PatientView::try_from(req.view)
+            .map_err(|_| ctx.status(ApiError::invalid("view", format!("unknown view {}", req.view))))?;
         if view == PatientView::Full {
-            let full_scope = self
-                .check(&ctx, Perm::PatientReadProtected, "GetPatient(FULL)")
-                .await?;
+            let full_scope = self.check(&ctx, Perm::PatientReadProtected, "GetPatient(FULL)").await?;
             let result = async {
                 let id = patient_id("name", &req.name)?;
                 check_reason("access_reason", &req.access_reason, true)?;
@@ -139,28 +119,20 @@ impl PatientService for Api {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn update_patient(
-        &self,
-        request: Request<UpdatePatientRequest>,
-    ) -> Result<Response<Patient>, Status> {
-        let (ctx, scope) = self
-            .authorize(&request, Perm::PatientUpdate, "UpdatePatient")
-            .await?;
+    async fn update_patient(&self, request: Request<UpdatePatientRequest>) -> Result<Response<Patient>, Status> {
+        let (ctx, scope) = self.authorize(&request, Perm::PatientUpdate, "UpdatePatient").await?;
         let req = request.into_inner();
-        let touches_protected = req.update_mask.as_ref().is_some_and(|m| {
-            m.paths
-                .iter()
-                .any(|p| patient::PROTECTED_PATHS.contains(&p.as_str()))
-        });
+        let touches_protected = req
+            .update_mask
+            .as_ref()
+            .is_some_and(|m| m.paths.iter().any(|p| patient::PROTECTED_PATHS.contains(&p.as_str())));
         if touches_protected {
             // Changing protected data is reading it too: the caller must be allowed to see it.
             self.check(&ctx, Perm::PatientReadProtected, "UpdatePatient(protected)")
                 .await?;
         }
         let result = async {
-            let changes = req
-                .patient
-                .ok_or_else(|| ApiError::invalid("patient", "is required"))?;
+            let changes = req.patient.ok_or_else(|| ApiError::invalid("patient", "is required"))?;
             let id = patient_id("patient.name", &changes.name)?;
             let paths = mask_paths(req.update_mask.as_ref(), patient::UPDATABLE_PATHS)?;
             if req.etag.is_empty() {
@@ -170,31 +142,21 @@ impl PatientService for Api {
                 ));
             }
             check_reason("reason", &req.reason, false)?;
-            self.store
-                .update_patient(
-                    &ctx,
-                    &id,
-                    &scope,
-                    changes,
-                    &paths,
-                    &req.etag,
-                    &req.reason,
-                    today(),
-                )
-                .await
+            let update = Update {
+                changes,
+                paths,
+                etag: req.etag,
+                reason: req.reason,
+            };
+            self.store.update_patient(&ctx, &id, &scope, update, today()).await
         }
         .await;
         result.map(Response::new).map_err(|e| ctx.status(e))
     }
 
     #[tracing::instrument(skip_all)]
-    async fn delete_patient(
-        &self,
-        request: Request<DeletePatientRequest>,
-    ) -> Result<Response<Patient>, Status> {
-        let (ctx, scope) = self
-            .authorize(&request, Perm::PatientDelete, "DeletePatient")
-            .await?;
+    async fn delete_patient(&self, request: Request<DeletePatientRequest>) -> Result<Response<Patient>, Status> {
+        let (ctx, scope) = self.authorize(&request, Perm::PatientDelete, "DeletePatient").await?;
         let req = request.into_inner();
         let result = async {
             let id = patient_id("name", &req.name)?;
@@ -208,20 +170,13 @@ impl PatientService for Api {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn undelete_patient(
-        &self,
-        request: Request<UndeletePatientRequest>,
-    ) -> Result<Response<Patient>, Status> {
-        let (ctx, scope) = self
-            .authorize(&request, Perm::PatientDelete, "UndeletePatient")
-            .await?;
+    async fn undelete_patient(&self, request: Request<UndeletePatientRequest>) -> Result<Response<Patient>, Status> {
+        let (ctx, scope) = self.authorize(&request, Perm::PatientDelete, "UndeletePatient").await?;
         let req = request.into_inner();
         let result = async {
             let id = patient_id("name", &req.name)?;
             check_reason("reason", &req.reason, false)?;
-            self.store
-                .set_deleted(&ctx, &id, &scope, false, "", &req.reason)
-                .await
+            self.store.set_deleted(&ctx, &id, &scope, false, "", &req.reason).await
         }
         .await;
         result.map(Response::new).map_err(|e| ctx.status(e))
@@ -232,27 +187,21 @@ impl PatientService for Api {
         &self,
         request: Request<ListPatientsRequest>,
     ) -> Result<Response<ListPatientsResponse>, Status> {
-        let (ctx, scope) = self
-            .authorize(&request, Perm::PatientRead, "ListPatients")
-            .await?;
+        let (ctx, scope) = self.authorize(&request, Perm::PatientRead, "ListPatients").await?;
         let req = request.into_inner();
         let result = async {
             let size = PageSize::STANDARD.resolve("page_size", req.page_size)?;
             let expr = hcrm_kit::filter::parse(&req.filter)?;
             let order = query::patient_order(&req.order_by)?;
             let key = Api::list_query_key(&req, &scope);
-            let offset: usize = self
-                .pages
-                .read("page_token", &key, &req.page_token)?
-                .unwrap_or(0);
+            let offset: usize = self.pages.read("page_token", &key, &req.page_token)?.unwrap_or(0);
             let mut sql = Sql::new(if req.show_deleted {
                 "merged_into IS NULL"
             } else {
                 "deleted_at IS NULL"
             });
             if let Scope::Department(dept) = &scope {
-                sql.push(" AND department = ")
-                    .bind(Value::Text(dept.clone()));
+                sql.push(" AND department = ").bind(Value::Text(dept.clone()));
             }
             if let Some(expr) = &expr {
                 sql.push(" AND ");
@@ -280,24 +229,16 @@ impl PatientService for Api {
         &self,
         request: Request<SearchPatientsRequest>,
     ) -> Result<Response<SearchPatientsResponse>, Status> {
-        let (ctx, scope) = self
-            .authorize(&request, Perm::PatientRead, "SearchPatients")
-            .await?;
+        let (ctx, scope) = self.authorize(&request, Perm::PatientRead, "SearchPatients").await?;
         let req = request.into_inner();
         let result = async {
-            let size = PageSize {
-                default: 20,
-                max: 100,
-            }
-            .resolve("page_size", req.page_size)?;
+            let size = PageSize { default: 20, max: 100 }.resolve("page_size", req.page_size)?;
             let mut v = Violations::new();
             v.text("query", &req.query, true, 64);
             v.finish()?;
             let normalized_id = crate::domain::identity::normalize(&req.query);
             let identity_hash = (normalized_id.len() >= 5
-                && normalized_id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-'))
+                && normalized_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
             .then(|| self.store.index.hash("identity", &normalized_id));
             let department = match &scope {
                 Scope::Department(d) => Some(d.as_str()),
@@ -340,9 +281,7 @@ impl PatientService for Api {
         &self,
         request: Request<MergePatientsRequest>,
     ) -> Result<Response<MergePatientsResponse>, Status> {
-        let (ctx, scope) = self
-            .authorize(&request, Perm::PatientMerge, "MergePatients")
-            .await?;
+        let (ctx, scope) = self.authorize(&request, Perm::PatientMerge, "MergePatients").await?;
         let req = request.into_inner();
         let result = async {
             let survivor = patient_id("survivor", &req.survivor)?;
@@ -373,9 +312,7 @@ impl PatientService for Api {
         &self,
         request: Request<Streaming<ImportPatientsRequest>>,
     ) -> Result<Response<Self::ImportPatientsStream>, Status> {
-        let (ctx, _scope) = self
-            .authorize(&request, Perm::Import, "ImportPatients")
-            .await?;
+        let (ctx, _scope) = self.authorize(&request, Perm::Import, "ImportPatients").await?;
         let mut input = request.into_inner();
         let store = self.store.clone();
         let output = async_stream(move |tx| async move {
@@ -407,10 +344,7 @@ impl PatientService for Api {
                     }
                 }
                 for batch in valid.chunks(IMPORT_BATCH) {
-                    match store
-                        .import_patients(&ctx.principal, &ctx.request_id, batch)
-                        .await
-                    {
+                    match store.import_patients(&ctx.principal, &ctx.request_id, batch).await {
                         Ok(mut r) => results.append(&mut r),
                         Err(e) => {
                             let _ = tx.send(Err(ctx.status(e))).await;
@@ -419,11 +353,7 @@ impl PatientService for Api {
                     }
                 }
                 results.sort_by_key(|r| r.index);
-                if tx
-                    .send(Ok(ImportPatientsResponse { results }))
-                    .await
-                    .is_err()
-                {
+                if tx.send(Ok(ImportPatientsResponse { results })).await.is_err() {
                     return;
                 }
             }
@@ -460,9 +390,7 @@ impl PatientService for Api {
         &self,
         request: Request<GetRelatedPersonRequest>,
     ) -> Result<Response<RelatedPerson>, Status> {
-        let (ctx, scope) = self
-            .authorize(&request, Perm::RelatedRead, "GetRelatedPerson")
-            .await?;
+        let (ctx, scope) = self.authorize(&request, Perm::RelatedRead, "GetRelatedPerson").await?;
         let req = request.into_inner();
         let result = async {
             let (pid, id) = child_ids("name", &req.name, "relatedPersons")?;
@@ -490,9 +418,13 @@ impl PatientService for Api {
             if req.etag.is_empty() {
                 return Err(ApiError::invalid("etag", "is required"));
             }
-            self.store
-                .update_related(&ctx, &pid, &id, &scope, changes, &paths, &req.etag)
-                .await
+            let update = Update {
+                changes,
+                paths,
+                etag: req.etag,
+                reason: String::new(),
+            };
+            self.store.update_related(&ctx, &pid, &id, &scope, update).await
         }
         .await;
         result.map(Response::new).map_err(|e| ctx.status(e))
@@ -531,10 +463,7 @@ impl PatientService for Api {
             let size = PageSize::STANDARD.resolve("page_size", req.page_size)?;
             let key = format!("related\u{1f}{pid}");
             let after: Option<String> = self.pages.read("page_token", &key, &req.page_token)?;
-            let related_persons = self
-                .store
-                .list_related(&pid, &scope, after.as_deref(), size)
-                .await?;
+            let related_persons = self.store.list_related(&pid, &scope, after.as_deref(), size).await?;
             let next_page_token = if related_persons.len() == size {
                 let last = related_persons
                     .last()
@@ -603,18 +532,14 @@ impl PatientService for Api {
                 "timeline\u{1f}{pid}\u{1f}{:?}\u{1f}{}\u{1f}{start:?}\u{1f}{end:?}",
                 req.kinds, req.department
             );
-            let after: Option<(i64, String)> =
-                self.pages.read("page_token", &key, &req.page_token)?;
+            let after: Option<(i64, String)> = self.pages.read("page_token", &key, &req.page_token)?;
             let q = TimelineQuery {
                 kinds: req.kinds,
                 department: req.department,
                 start,
                 end,
             };
-            let rows = self
-                .store
-                .list_interactions(&pid, &scope, &q, after, size)
-                .await?;
+            let rows = self.store.list_interactions(&pid, &scope, &q, after, size).await?;
             let next_page_token = match rows.last() {
                 Some((_, at, id)) if rows.len() == size => self.pages.issue(&key, &(at, id)),
                 _ => String::new(),
@@ -635,9 +560,7 @@ impl PatientService for Api {
         &self,
         request: Request<Streaming<ImportInteractionsRequest>>,
     ) -> Result<Response<Self::ImportInteractionsStream>, Status> {
-        let (ctx, _scope) = self
-            .authorize(&request, Perm::Import, "ImportInteractions")
-            .await?;
+        let (ctx, _scope) = self.authorize(&request, Perm::Import, "ImportInteractions").await?;
         let mut input = request.into_inner();
         let store = self.store.clone();
         let output = async_stream(move |tx| async move {
@@ -670,10 +593,7 @@ impl PatientService for Api {
                     }
                 }
                 for batch in valid.chunks(IMPORT_BATCH) {
-                    match store
-                        .import_interactions(&ctx.principal, &ctx.request_id, batch)
-                        .await
-                    {
+                    match store.import_interactions(&ctx.principal, &ctx.request_id, batch).await {
                         Ok(mut r) => results.append(&mut r),
                         Err(e) => {
                             let _ = tx.send(Err(ctx.status(e))).await;
@@ -682,11 +602,7 @@ impl PatientService for Api {
                     }
                 }
                 results.sort_by_key(|r| r.index);
-                if tx
-                    .send(Ok(ImportInteractionsResponse { results }))
-                    .await
-                    .is_err()
-                {
+                if tx.send(Ok(ImportInteractionsResponse { results })).await.is_err() {
                     return;
                 }
             }
@@ -701,18 +617,13 @@ impl PatientService for Api {
         &self,
         request: Request<WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        let (ctx, _scope) = self
-            .authorize(&request, Perm::EventsWatch, "WatchEvents")
-            .await?;
+        let (ctx, _scope) = self.authorize(&request, Perm::EventsWatch, "WatchEvents").await?;
         let req = request.into_inner();
         if req.after_sequence < 0 {
             return Err(ctx.status(ApiError::invalid("after_sequence", "must not be negative")));
         }
         if req.types.len() > 20 || req.types.iter().any(|t| t.is_empty() || t.len() > 64) {
-            return Err(ctx.status(ApiError::invalid(
-                "types",
-                "at most 20 types of 1–64 characters",
-            )));
+            return Err(ctx.status(ApiError::invalid("types", "at most 20 types of 1–64 characters")));
         }
         let store = self.store.clone();
         let output = async_stream(move |tx| async move {
@@ -786,11 +697,7 @@ fn valid_import_row(index: i64, row: ImportPatientRow) -> Result<PatientRow, Api
     })
 }
 
-fn valid_interaction_row(
-    index: i64,
-    row: ImportInteractionRow,
-    now: i64,
-) -> Result<InteractionRow, ApiError> {
+fn valid_interaction_row(index: i64, row: ImportInteractionRow, now: i64) -> Result<InteractionRow, ApiError> {
     let prefix = format!("rows[{index}]");
     let mut v = Violations::new();
     let i = row.interaction.unwrap_or_default();

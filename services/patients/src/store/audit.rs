@@ -28,21 +28,13 @@ pub struct Verification {
     pub first_broken: Option<(i64, String)>,
 }
 
-const AUDIT_COLUMNS: &str =
-    "sequence, at, actor, roles, action, resource, reason, request_id, detail, prev_hash, hash";
+const AUDIT_COLUMNS: &str = "sequence, at, actor, roles, action, resource, reason, request_id, detail, prev_hash, hash";
 
 impl Store {
     /// Appends one audit entry in its own transaction (denied attempts).
     pub async fn audit_alone(&self, entry: AuditEntry) -> Result<(), ApiError> {
         let mut tx = self.db.begin_write().await?;
-        ledger::append(
-            &mut tx,
-            self.backend(),
-            hcrm_kit::time::now_micros(),
-            &[entry],
-            &[],
-        )
-        .await?;
+        ledger::append(&mut tx, self.backend(), hcrm_kit::time::now_micros(), &[entry], &[]).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -76,9 +68,8 @@ impl Store {
         let mut expected_seq = 1i64;
         let mut checked = 0i64;
         loop {
-            let sql = format!(
-                "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE sequence >= $1 ORDER BY sequence LIMIT 2000"
-            );
+            let sql =
+                format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE sequence >= $1 ORDER BY sequence LIMIT 2000");
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(expected_seq)
                 .fetch_all(&self.db.pool)
@@ -91,10 +82,7 @@ impl Store {
                 if record.sequence != expected_seq {
                     return Ok(Verification {
                         checked,
-                        first_broken: Some((
-                            expected_seq,
-                            format!("entry {expected_seq} is missing"),
-                        )),
+                        first_broken: Some((expected_seq, format!("entry {expected_seq} is missing"))),
                     });
                 }
                 if record.prev_hash != prev_hash || entry_hash(&prev_hash, &record) != record.hash {
@@ -121,9 +109,7 @@ impl Store {
                 checked,
                 first_broken: Some((
                     checked + 1,
-                    format!(
-                        "the chain ends at {checked} but the head says {head_seq}: entries were removed"
-                    ),
+                    format!("the chain ends at {checked} but the head says {head_seq}: entries were removed"),
                 )),
             });
         }

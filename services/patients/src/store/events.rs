@@ -8,15 +8,8 @@ use hcrm_proto::types::Event;
 
 impl Store {
     /// Events after `after`, oldest first, at most `limit`, optionally of the given types.
-    pub async fn events_after(
-        &self,
-        after: i64,
-        types: &[String],
-        limit: usize,
-    ) -> Result<Vec<Event>, ApiError> {
-        let mut sql = Sql::new(
-            "SELECT sequence, type, resource, payload, created_at FROM events WHERE sequence > ",
-        );
+    pub async fn events_after(&self, after: i64, types: &[String], limit: usize) -> Result<Vec<Event>, ApiError> {
+        let mut sql = Sql::new("SELECT sequence, type, resource, payload, created_at FROM events WHERE sequence > ");
         sql.bind(Value::Int(after));
         if !types.is_empty() {
             sql.push(" AND type IN (");
@@ -28,8 +21,7 @@ impl Store {
             }
             sql.push(")");
         }
-        sql.push(" ORDER BY sequence LIMIT ")
-            .bind(Value::Int(limit as i64));
+        sql.push(" ORDER BY sequence LIMIT ").bind(Value::Int(limit as i64));
         let rows = sql.query().fetch_all(&self.db.pool).await?;
         rows.iter()
             .map(|r| {

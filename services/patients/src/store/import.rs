@@ -109,9 +109,9 @@ impl Store {
                 .await
             {
                 Ok(result) => results.push(result),
-                Err(ImportError::Api(
-                    e @ (ApiError::AlreadyExists { .. } | ApiError::InvalidArgument(_)),
-                )) => results.push(failed(row.index, &e)),
+                Err(ImportError::Api(e @ (ApiError::AlreadyExists { .. } | ApiError::InvalidArgument(_)))) => {
+                    results.push(failed(row.index, &e))
+                }
                 Err(other) => return Err(other),
             }
         }
@@ -132,21 +132,16 @@ impl Store {
         now: i64,
         ledger: &mut Ledger,
     ) -> Result<RowResult, ImportError> {
-        let existing = sqlx::query(
-            "SELECT patient_id FROM external_ids WHERE source_system = $1 AND external_id = $2",
-        )
-        .bind(&row.external.source_system)
-        .bind(&row.external.external_id)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(ImportError::db)?
-        .map(|r| col::<String>(&r, "patient_id"))
-        .transpose()
-        .map_err(ImportError::db)?;
-        let source = format!(
-            "{}:{}",
-            row.external.source_system, row.external.external_id
-        );
+        let existing = sqlx::query("SELECT patient_id FROM external_ids WHERE source_system = $1 AND external_id = $2")
+            .bind(&row.external.source_system)
+            .bind(&row.external.external_id)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(ImportError::db)?
+            .map(|r| col::<String>(&r, "patient_id"))
+            .transpose()
+            .map_err(ImportError::db)?;
+        let source = format!("{}:{}", row.external.source_system, row.external.external_id);
         match existing {
             Some(id) => {
                 let current_row = self.load_row(tx, &id, &Scope::All).await?;
@@ -184,9 +179,7 @@ impl Store {
                 if p.code.is_empty() {
                     p.code = super::patients::generated_code(&id);
                 }
-                self.insert_row(tx, &id, &mut p, now)
-                    .await
-                    .map_err(ImportError::db)?;
+                self.insert_row(tx, &id, &mut p, now).await.map_err(ImportError::db)?;
                 self.link_external_id(tx, &row.external, &id)
                     .await
                     .map_err(ImportError::db)?;
@@ -209,12 +202,7 @@ impl Store {
         }
     }
 
-    async fn check_identity_and_code(
-        &self,
-        tx: &mut Tx,
-        p: &Patient,
-        except: &str,
-    ) -> Result<(), ApiError> {
+    async fn check_identity_and_code(&self, tx: &mut Tx, p: &Patient, except: &str) -> Result<(), ApiError> {
         let mut probe = p.clone();
         probe.external_ids.clear();
         self.check_conflicts(tx, &probe, except).await
@@ -235,20 +223,19 @@ impl Store {
         for row in rows {
             let patient_id = match (&row.patient_id, &row.patient_external) {
                 (Some(id), _) => Some(id.clone()),
-                (None, Some(ext)) => sqlx::query("SELECT patient_id FROM external_ids WHERE source_system = $1 AND external_id = $2")
-                    .bind(&ext.source_system)
-                    .bind(&ext.external_id)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .map(|r| col::<String>(&r, "patient_id"))
-                    .transpose()?,
+                (None, Some(ext)) => {
+                    sqlx::query("SELECT patient_id FROM external_ids WHERE source_system = $1 AND external_id = $2")
+                        .bind(&ext.source_system)
+                        .bind(&ext.external_id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .map(|r| col::<String>(&r, "patient_id"))
+                        .transpose()?
+                }
                 (None, None) => None,
             };
             let Some(patient_id) = patient_id else {
-                results.push(failed(
-                    row.index,
-                    &ApiError::not_found("patient of this row"),
-                ));
+                results.push(failed(row.index, &ApiError::not_found("patient of this row")));
                 continue;
             };
             match self.load_row(&mut tx, &patient_id, &Scope::All).await {
@@ -256,10 +243,7 @@ impl Store {
                 Ok(_) => {
                     results.push(failed(
                         row.index,
-                        &ApiError::FailedPrecondition(format!(
-                            "{} is deleted",
-                            name_of(&patient_id)
-                        )),
+                        &ApiError::FailedPrecondition(format!("{} is deleted", name_of(&patient_id))),
                     ));
                     continue;
                 }
@@ -284,9 +268,7 @@ impl Store {
                     events.push(event);
                     results.push(ok(row.index, i.name, true));
                 }
-                Ok((Recorded::New(i) | Recorded::Existing(i), _)) => {
-                    results.push(ok(row.index, i.name, false))
-                }
+                Ok((Recorded::New(i) | Recorded::Existing(i), _)) => results.push(ok(row.index, i.name, false)),
                 Err(e @ ApiError::AlreadyExists { .. }) => results.push(failed(row.index, &e)),
                 Err(e) => return Err(e),
             }

@@ -73,11 +73,7 @@ impl Store {
             }
         }
         let id = hcrm_kit::new_id();
-        let occurred = i
-            .occur_time
-            .as_ref()
-            .and_then(from_timestamp)
-            .unwrap_or(now);
+        let occurred = i.occur_time.as_ref().and_then(from_timestamp).unwrap_or(now);
         i.name.clear();
         i.create_time = None;
         let kind = InteractionKind::try_from(i.kind).unwrap_or(InteractionKind::Other);
@@ -175,9 +171,8 @@ impl Store {
     ) -> Result<Vec<(Interaction, i64, String)>, ApiError> {
         self.get_patient(patient_id, scope, super::patients::View::Masked)
             .await?;
-        let mut sql = Sql::new(
-            "SELECT id, patient_id, doc, created_at, occurred_at FROM interactions WHERE patient_id = ",
-        );
+        let mut sql =
+            Sql::new("SELECT id, patient_id, doc, created_at, occurred_at FROM interactions WHERE patient_id = ");
         sql.bind(Value::Text(patient_id.to_string()));
         if !query.kinds.is_empty() {
             sql.push(" AND kind IN (");

@@ -22,21 +22,8 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
-    pub fn new(
-        ctx: &RequestContext,
-        action: &str,
-        resource: &str,
-        reason: &str,
-        detail: serde_json::Value,
-    ) -> Self {
-        Self::by(
-            &ctx.principal,
-            &ctx.request_id,
-            action,
-            resource,
-            reason,
-            detail,
-        )
+    pub fn new(ctx: &RequestContext, action: &str, resource: &str, reason: &str, detail: serde_json::Value) -> Self {
+        Self::by(&ctx.principal, &ctx.request_id, action, resource, reason, detail)
     }
 
     pub fn by(
@@ -120,9 +107,7 @@ pub async fn append(
         return Ok(());
     }
     let lock = match backend {
-        Backend::Postgres => {
-            "SELECT audit_seq, audit_hash, event_seq FROM ledger_head WHERE id = 1 FOR UPDATE"
-        }
+        Backend::Postgres => "SELECT audit_seq, audit_hash, event_seq FROM ledger_head WHERE id = 1 FOR UPDATE",
         Backend::Sqlite => "SELECT audit_seq, audit_hash, event_seq FROM ledger_head WHERE id = 1",
     };
     let head = sqlx::query(lock).fetch_one(&mut **tx).await?;
@@ -182,8 +167,7 @@ pub async fn append(
     }
 
     for chunk in events.chunks(CHUNK) {
-        let mut sql =
-            Sql::new("INSERT INTO events (sequence, type, resource, payload, created_at) VALUES ");
+        let mut sql = Sql::new("INSERT INTO events (sequence, type, resource, payload, created_at) VALUES ");
         for (i, e) in chunk.iter().enumerate() {
             event_seq += 1;
             if i > 0 {
@@ -204,13 +188,11 @@ pub async fn append(
         sql.query().execute(&mut **tx).await?;
     }
 
-    sqlx::query(
-        "UPDATE ledger_head SET audit_seq = $1, audit_hash = $2, event_seq = $3 WHERE id = 1",
-    )
-    .bind(audit_seq)
-    .bind(hash)
-    .bind(event_seq)
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query("UPDATE ledger_head SET audit_seq = $1, audit_hash = $2, event_seq = $3 WHERE id = 1")
+        .bind(audit_seq)
+        .bind(hash)
+        .bind(event_seq)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }

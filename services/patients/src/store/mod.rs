@@ -73,6 +73,15 @@ pub fn parse_name<'a>(field: &str, name: &'a str, collection: &str) -> Result<&'
     Ok(id)
 }
 
+/// An update request after edge validation: new values, the fields to take from them, the
+/// etag the caller last read, and why.
+pub struct Update<T> {
+    pub changes: T,
+    pub paths: Vec<String>,
+    pub etag: String,
+    pub reason: String,
+}
+
 /// Decodes a stored protobuf document.
 pub fn decode<M: prost::Message + Default>(bytes: &[u8]) -> Result<M, ApiError> {
     M::decode(bytes).map_err(ApiError::internal)

@@ -49,18 +49,12 @@ impl Store {
             && let Some(resource) = self.idempotent(&mut tx, key).await?
         {
             drop(tx);
-            return self
-                .get_org(resource.trim_start_matches("organizations/"))
-                .await;
+            return self.get_org(resource.trim_start_matches("organizations/")).await;
         }
         clear_output_only(&mut o);
         let id = hcrm_kit::new_id();
         let now = now_micros();
-        let city = o
-            .address
-            .as_ref()
-            .map(|a| a.city.clone())
-            .unwrap_or_default();
+        let city = o.address.as_ref().map(|a| a.city.clone()).unwrap_or_default();
         sqlx::query(
             "INSERT INTO organizations (id, display_name, kind, city, doc, version, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 1, $6, $6)",
         )
@@ -101,10 +95,7 @@ impl Store {
         expected_etag: &str,
     ) -> Result<Organization, ApiError> {
         let mut tx = self.db.begin_write().await?;
-        let sql = format!(
-            "SELECT {COLUMNS} FROM organizations WHERE id = $1{}",
-            self.for_update()
-        );
+        let sql = format!("SELECT {COLUMNS} FROM organizations WHERE id = $1{}", self.for_update());
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -113,10 +104,7 @@ impl Store {
         let version: i64 = col(&row, "version")?;
         let mut current = to_org(&row)?;
         if current.delete_time.is_some() {
-            return Err(ApiError::FailedPrecondition(format!(
-                "{} is deleted",
-                name_of(id)
-            )));
+            return Err(ApiError::FailedPrecondition(format!("{} is deleted", name_of(id))));
         }
         if super::patients::etag(version) != expected_etag {
             return Err(ApiError::Aborted(format!(
@@ -131,11 +119,7 @@ impl Store {
         v.finish()?;
         clear_output_only(&mut current);
         let now = now_micros();
-        let city = current
-            .address
-            .as_ref()
-            .map(|a| a.city.clone())
-            .unwrap_or_default();
+        let city = current.address.as_ref().map(|a| a.city.clone()).unwrap_or_default();
         let done = sqlx::query(
             "UPDATE organizations SET display_name = $1, kind = $2, city = $3, doc = $4, version = version + 1, updated_at = $5 \
              WHERE id = $6 AND version = $7",
@@ -152,23 +136,13 @@ impl Store {
         if done.rows_affected() != 1 {
             return Err(ApiError::Aborted("changed concurrently; retry".into()));
         }
-        let audit = AuditEntry::new(
-            ctx,
-            "organization.update",
-            &name_of(id),
-            "",
-            json!({ "fields": paths }),
-        );
+        let audit = AuditEntry::new(ctx, "organization.update", &name_of(id), "", json!({ "fields": paths }));
         ledger::append(&mut tx, self.backend(), now, &[audit], &[]).await?;
         tx.commit().await?;
         self.get_org(id).await
     }
 
-    pub async fn delete_org(
-        &self,
-        ctx: &RequestContext,
-        id: &str,
-    ) -> Result<Organization, ApiError> {
+    pub async fn delete_org(&self, ctx: &RequestContext, id: &str) -> Result<Organization, ApiError> {
         let mut tx = self.db.begin_write().await?;
         let now = now_micros();
         let done = sqlx::query(
@@ -187,12 +161,7 @@ impl Store {
         self.get_org(id).await
     }
 
-    pub async fn list_orgs(
-        &self,
-        where_sql: &Sql,
-        limit: usize,
-        offset: usize,
-    ) -> Result<Vec<Organization>, ApiError> {
+    pub async fn list_orgs(&self, where_sql: &Sql, limit: usize, offset: usize) -> Result<Vec<Organization>, ApiError> {
         let mut sql = Sql::new(format!(
             "SELECT {COLUMNS} FROM organizations WHERE deleted_at IS NULL AND "
         ));

@@ -16,7 +16,8 @@ use serde_json::json;
 use sqlx::any::AnyRow;
 
 /// Columns every patient query selects.
-pub const COLUMNS: &str = "id, code, department, last_visit_at, protected, doc, version, created_at, updated_at, deleted_at, merged_into";
+pub const COLUMNS: &str =
+    "id, code, department, last_visit_at, protected, doc, version, created_at, updated_at, deleted_at, merged_into";
 
 /// How much of a patient to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,11 +102,7 @@ fn columns(p: &Patient) -> Columns {
         phone_last4: last4,
         province: address.province,
         city: address.city,
-        do_not_contact: i64::from(
-            p.contact_preferences
-                .as_ref()
-                .is_some_and(|c| c.do_not_contact),
-        ),
+        do_not_contact: i64::from(p.contact_preferences.as_ref().is_some_and(|c| c.do_not_contact)),
         tags: if p.tags.is_empty() {
             String::new()
         } else {
@@ -122,10 +119,7 @@ impl Store {
         let name = name_of(&row.id);
         let protected = match &row.protected {
             Some(sealed) => {
-                let clear = self
-                    .sealer
-                    .open(sealed, name.as_bytes())
-                    .map_err(ApiError::internal)?;
+                let clear = self.sealer.open(sealed, name.as_bytes()).map_err(ApiError::internal)?;
                 serde_json::from_slice::<Protected>(&clear).map_err(ApiError::internal)?
             }
             None => Protected::default(),
@@ -152,8 +146,8 @@ impl Store {
     /// Seals the protected part of `p` (removing it from `p`) for the record `name`.
     fn seal(&self, p: &mut Patient, name: &str) -> (Option<String>, Option<String>) {
         let protected = Protected::take_from(p);
-        let hash = (!protected.identity_number.is_empty())
-            .then(|| self.index.hash("identity", &protected.identity_number));
+        let hash =
+            (!protected.identity_number.is_empty()).then(|| self.index.hash("identity", &protected.identity_number));
         let sealed = (!protected.is_empty()).then(|| {
             let clear = serde_json::to_vec(&protected).expect("protected fields serialise");
             self.sealer.seal(&clear, name.as_bytes())
@@ -164,10 +158,7 @@ impl Store {
     /// Loads a patient row in a transaction (locking it on PostgreSQL), or NOT_FOUND when it does
     /// not exist or is outside the caller's scope.
     pub async fn load_row(&self, tx: &mut Tx, id: &str, scope: &Scope) -> Result<Row, ApiError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM patients WHERE id = $1{}",
-            self.for_update()
-        );
+        let sql = format!("SELECT {COLUMNS} FROM patients WHERE id = $1{}", self.for_update());
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(&mut **tx)
@@ -180,12 +171,7 @@ impl Store {
     }
 
     /// The id of the patient holding an identity number hash, if any.
-    async fn holder_of_identity(
-        &self,
-        tx: &mut Tx,
-        hash: &str,
-        except: &str,
-    ) -> Result<Option<String>, ApiError> {
+    async fn holder_of_identity(&self, tx: &mut Tx, hash: &str, except: &str) -> Result<Option<String>, ApiError> {
         Ok(
             sqlx::query("SELECT id FROM patients WHERE identity_hash = $1 AND id <> $2")
                 .bind(hash)
@@ -203,36 +189,28 @@ impl Store {
         source: &str,
         external: &str,
     ) -> Result<Option<String>, ApiError> {
-        Ok(sqlx::query(
-            "SELECT patient_id FROM external_ids WHERE source_system = $1 AND external_id = $2",
-        )
-        .bind(source)
-        .bind(external)
-        .fetch_optional(&mut **tx)
-        .await?
-        .map(|r| col::<String>(&r, "patient_id"))
-        .transpose()?)
-    }
-
-    /// Resource recorded for an idempotency key, if any.
-    pub async fn idempotent(&self, tx: &mut Tx, key: &str) -> Result<Option<String>, ApiError> {
         Ok(
-            sqlx::query("SELECT resource FROM idempotency WHERE key = $1")
-                .bind(key)
+            sqlx::query("SELECT patient_id FROM external_ids WHERE source_system = $1 AND external_id = $2")
+                .bind(source)
+                .bind(external)
                 .fetch_optional(&mut **tx)
                 .await?
-                .map(|r| col::<String>(&r, "resource"))
+                .map(|r| col::<String>(&r, "patient_id"))
                 .transpose()?,
         )
     }
 
-    pub async fn remember(
-        &self,
-        tx: &mut Tx,
-        key: &str,
-        resource: &str,
-        now: i64,
-    ) -> Result<(), sqlx::Error> {
+    /// Resource recorded for an idempotency key, if any.
+    pub async fn idempotent(&self, tx: &mut Tx, key: &str) -> Result<Option<String>, ApiError> {
+        Ok(sqlx::query("SELECT resource FROM idempotency WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&mut **tx)
+            .await?
+            .map(|r| col::<String>(&r, "resource"))
+            .transpose()?)
+    }
+
+    pub async fn remember(&self, tx: &mut Tx, key: &str, resource: &str, now: i64) -> Result<(), sqlx::Error> {
         sqlx::query("INSERT INTO idempotency (key, resource, created_at) VALUES ($1, $2, $3)")
             .bind(key)
             .bind(resource)
@@ -251,39 +229,36 @@ impl Store {
         request_key: Option<String>,
         reason: &str,
     ) -> Result<Patient, ApiError> {
-        match self
+        let err = match self
             .try_create_patient(ctx, patient.clone(), request_key.as_deref(), reason)
             .await
         {
-            Err(CreateError::Unique(err)) => {
-                // A concurrent call committed first: answer as if we had come second.
-                let mut tx = self.db.begin_write().await?;
-                if let Some(key) = &request_key
-                    && let Some(resource) = self.idempotent(&mut tx, key).await?
-                {
-                    drop(tx);
-                    return self
-                        .get_patient(
-                            resource.trim_start_matches("patients/"),
-                            &Scope::All,
-                            View::Masked,
-                        )
-                        .await;
-                }
+            Ok(p) => return Ok(p),
+            Err(err) => err,
+        };
+        // A concurrent call with the same request id may have committed first: its result is ours.
+        if let Some(key) = &request_key {
+            let mut tx = self.db.pool.begin().await?;
+            let resource = self.idempotent(&mut tx, key).await?;
+            drop(tx);
+            if let Some(resource) = resource {
+                return self
+                    .get_patient(resource.trim_start_matches("patients/"), &Scope::All, View::Masked)
+                    .await;
+            }
+        }
+        match err {
+            CreateError::Api(err) => Err(err),
+            CreateError::Unique(err) => {
+                // Another patient with the same identity, external id or code committed first.
+                let mut tx = self.db.pool.begin().await?;
                 self.check_conflicts(&mut tx, &patient, "").await?;
                 Err(ApiError::internal(err))
             }
-            Err(CreateError::Api(err)) => Err(err),
-            Ok(p) => Ok(p),
         }
     }
 
-    pub(crate) async fn check_conflicts(
-        &self,
-        tx: &mut Tx,
-        p: &Patient,
-        except: &str,
-    ) -> Result<(), ApiError> {
+    pub(crate) async fn check_conflicts(&self, tx: &mut Tx, p: &Patient, except: &str) -> Result<(), ApiError> {
         if !p.identity_number.is_empty() {
             let hash = self.index.hash("identity", &p.identity_number);
             if let Some(existing) = self.holder_of_identity(tx, &hash, except).await? {
@@ -300,10 +275,7 @@ impl Store {
                 && existing != except
             {
                 return Err(ApiError::AlreadyExists {
-                    what: format!(
-                        "a patient with external id {}:{}",
-                        ext.source_system, ext.external_id
-                    ),
+                    what: format!("a patient with external id {}:{}", ext.source_system, ext.external_id),
                     existing: name_of(&existing),
                 });
             }
@@ -337,11 +309,7 @@ impl Store {
         {
             tx.rollback().await.map_err(CreateError::db)?;
             return Ok(self
-                .get_patient(
-                    resource.trim_start_matches("patients/"),
-                    &Scope::All,
-                    View::Masked,
-                )
+                .get_patient(resource.trim_start_matches("patients/"), &Scope::All, View::Masked)
                 .await?);
         }
         self.check_conflicts(&mut tx, &p, "").await?;
@@ -361,17 +329,9 @@ impl Store {
                 .map_err(CreateError::db)?;
         }
         if let Some(key) = request_key {
-            self.remember(&mut tx, key, &name, now)
-                .await
-                .map_err(CreateError::db)?;
+            self.remember(&mut tx, key, &name, now).await.map_err(CreateError::db)?;
         }
-        let audit = AuditEntry::new(
-            ctx,
-            "patient.create",
-            &name,
-            reason,
-            json!({ "code": p.code }),
-        );
+        let audit = AuditEntry::new(ctx, "patient.create", &name, reason, json!({ "code": p.code }));
         let event = NewEvent {
             kind: "patient.created",
             resource: name.clone(),
@@ -386,13 +346,7 @@ impl Store {
     }
 
     /// Inserts a new row for `p` (protected fields are sealed and removed from `p`).
-    pub async fn insert_row(
-        &self,
-        tx: &mut Tx,
-        id: &str,
-        p: &mut Patient,
-        now: i64,
-    ) -> Result<(), sqlx::Error> {
+    pub async fn insert_row(&self, tx: &mut Tx, id: &str, p: &mut Patient, now: i64) -> Result<(), sqlx::Error> {
         let name = name_of(id);
         let c = columns(p);
         let (sealed, hash) = self.seal(p, &name);
@@ -493,20 +447,13 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn link_external_id(
-        &self,
-        tx: &mut Tx,
-        ext: &ExternalId,
-        id: &str,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO external_ids (source_system, external_id, patient_id) VALUES ($1, $2, $3)",
-        )
-        .bind(&ext.source_system)
-        .bind(&ext.external_id)
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
+    pub async fn link_external_id(&self, tx: &mut Tx, ext: &ExternalId, id: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO external_ids (source_system, external_id, patient_id) VALUES ($1, $2, $3)")
+            .bind(&ext.source_system)
+            .bind(&ext.external_id)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
         Ok(())
     }
 
@@ -530,12 +477,7 @@ impl Store {
     }
 
     /// Reads a patient (soft-deleted ones too: their delete_time says so).
-    pub async fn get_patient(
-        &self,
-        id: &str,
-        scope: &Scope,
-        view: View,
-    ) -> Result<Patient, ApiError> {
+    pub async fn get_patient(&self, id: &str, scope: &Scope, view: View) -> Result<Patient, ApiError> {
         let sql = format!("SELECT {COLUMNS} FROM patients WHERE id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
@@ -574,12 +516,16 @@ impl Store {
         ctx: &RequestContext,
         id: &str,
         scope: &Scope,
-        changes: Patient,
-        paths: &[String],
-        expected_etag: &str,
-        reason: &str,
+        update: super::Update<Patient>,
         today: chrono::NaiveDate,
     ) -> Result<Patient, ApiError> {
+        let super::Update {
+            changes,
+            paths,
+            etag: expected_etag,
+            reason,
+        } = update;
+        let (paths, expected_etag, reason) = (paths.as_slice(), expected_etag.as_str(), reason.as_str());
         let mut tx = self.db.begin_write().await?;
         let row = self.load_row(&mut tx, id, scope).await?;
         if row.deleted_at.is_some() {
@@ -612,10 +558,7 @@ impl Store {
         }
         self.check_conflicts(&mut tx, &current, id).await?;
         let now = now_micros();
-        match self
-            .update_row(&mut tx, id, &mut current, version, now)
-            .await
-        {
+        match self.update_row(&mut tx, id, &mut current, version, now).await {
             Ok(true) => {}
             Ok(false) => {
                 return Err(ApiError::Aborted(format!(
@@ -632,13 +575,7 @@ impl Store {
             Err(e) => return Err(e.into()),
         }
         let name = name_of(id);
-        let audit = AuditEntry::new(
-            ctx,
-            "patient.update",
-            &name,
-            reason,
-            json!({ "fields": paths }),
-        );
+        let audit = AuditEntry::new(ctx, "patient.update", &name, reason, json!({ "fields": paths }));
         let event = NewEvent {
             kind: "patient.updated",
             resource: name.clone(),
@@ -675,14 +612,10 @@ impl Store {
         }
         match (delete, row.deleted_at.is_some()) {
             (true, true) => {
-                return Err(ApiError::FailedPrecondition(format!(
-                    "{name} is already deleted"
-                )));
+                return Err(ApiError::FailedPrecondition(format!("{name} is already deleted")));
             }
             (false, false) => {
-                return Err(ApiError::FailedPrecondition(format!(
-                    "{name} is not deleted"
-                )));
+                return Err(ApiError::FailedPrecondition(format!("{name} is not deleted")));
             }
             _ => {}
         }
@@ -795,20 +728,18 @@ impl Store {
             }
         }
         let now = now_micros();
-        let moved_related =
-            sqlx::query("UPDATE related_persons SET patient_id = $1 WHERE patient_id = $2")
-                .bind(survivor_id)
-                .bind(merged_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected() as i64;
-        let moved_interactions =
-            sqlx::query("UPDATE interactions SET patient_id = $1 WHERE patient_id = $2")
-                .bind(survivor_id)
-                .bind(merged_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected() as i64;
+        let moved_related = sqlx::query("UPDATE related_persons SET patient_id = $1 WHERE patient_id = $2")
+            .bind(survivor_id)
+            .bind(merged_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected() as i64;
+        let moved_interactions = sqlx::query("UPDATE interactions SET patient_id = $1 WHERE patient_id = $2")
+            .bind(survivor_id)
+            .bind(merged_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected() as i64;
         let moved_ids = sqlx::query("UPDATE external_ids SET patient_id = $1 WHERE patient_id = $2")
             .bind(survivor_id)
             .bind(merged_id)
@@ -829,11 +760,7 @@ impl Store {
         }
         for (field, dst, src) in [
             ("bank_card", &mut keep.bank_card, &other.bank_card),
-            (
-                "insurance_number",
-                &mut keep.insurance_number,
-                &other.insurance_number,
-            ),
+            ("insurance_number", &mut keep.insurance_number, &other.insurance_number),
         ] {
             if dst.is_empty() && !src.is_empty() {
                 *dst = src.clone();
@@ -865,9 +792,7 @@ impl Store {
             .update_row(&mut tx, survivor_id, &mut keep, survivor_version, now)
             .await?
         {
-            return Err(ApiError::Aborted(
-                "survivor changed concurrently; retry".into(),
-            ));
+            return Err(ApiError::Aborted("survivor changed concurrently; retry".into()));
         }
         if let Some(visit) = merged_visit {
             sqlx::query("UPDATE patients SET last_visit_at = $1 WHERE id = $2 AND (last_visit_at IS NULL OR last_visit_at < $1)")
@@ -894,9 +819,7 @@ impl Store {
         ledger::append(&mut tx, self.backend(), now, &audits, &[event]).await?;
         tx.commit().await?;
         self.published();
-        let p = self
-            .get_patient(survivor_id, &Scope::All, View::Masked)
-            .await?;
+        let p = self.get_patient(survivor_id, &Scope::All, View::Masked).await?;
         Ok((p, moved_related, moved_interactions, moved_ids))
     }
 }

@@ -39,12 +39,7 @@ fn clear_output_only(r: &mut RelatedPerson) {
 
 impl Store {
     /// Checks that a patient exists, is live and within scope (NOT_FOUND otherwise).
-    async fn live_patient(
-        &self,
-        tx: &mut hcrm_kit::db::Tx,
-        patient_id: &str,
-        scope: &Scope,
-    ) -> Result<(), ApiError> {
+    async fn live_patient(&self, tx: &mut hcrm_kit::db::Tx, patient_id: &str, scope: &Scope) -> Result<(), ApiError> {
         let row = self.load_row(tx, patient_id, scope).await?;
         if row.deleted_at.is_some() {
             return Err(ApiError::FailedPrecondition(format!(
@@ -104,12 +99,7 @@ impl Store {
         self.get_related(patient_id, &id, scope).await
     }
 
-    pub async fn get_related(
-        &self,
-        patient_id: &str,
-        id: &str,
-        scope: &Scope,
-    ) -> Result<RelatedPerson, ApiError> {
+    pub async fn get_related(&self, patient_id: &str, id: &str, scope: &Scope) -> Result<RelatedPerson, ApiError> {
         let row = sqlx::query(
             "SELECT r.id, r.patient_id, r.doc, r.version, r.created_at, r.updated_at, p.department \
              FROM related_persons r JOIN patients p ON p.id = r.patient_id WHERE r.id = $1 AND r.patient_id = $2",
@@ -132,10 +122,15 @@ impl Store {
         patient_id: &str,
         id: &str,
         scope: &Scope,
-        changes: RelatedPerson,
-        paths: &[String],
-        expected_etag: &str,
+        update: super::Update<RelatedPerson>,
     ) -> Result<RelatedPerson, ApiError> {
+        let super::Update {
+            changes,
+            paths,
+            etag: expected_etag,
+            ..
+        } = update;
+        let (paths, expected_etag) = (paths.as_slice(), expected_etag.as_str());
         let mut tx = self.db.begin_write().await?;
         self.load_row(&mut tx, patient_id, scope).await?;
         let sql = format!(
@@ -174,13 +169,7 @@ impl Store {
             return Err(ApiError::Aborted("changed concurrently; retry".into()));
         }
         let name = name_of(patient_id, id);
-        let audit = AuditEntry::new(
-            ctx,
-            "related_person.update",
-            &name,
-            "",
-            json!({ "fields": paths }),
-        );
+        let audit = AuditEntry::new(ctx, "related_person.update", &name, "", json!({ "fields": paths }));
         ledger::append(&mut tx, self.backend(), now, &[audit], &[]).await?;
         tx.commit().await?;
         self.get_related(patient_id, id, scope).await

@@ -1,1 +1,16 @@
-fn main() {}
+//! The patients service over real gRPC, on SQLite and on a throwaway PostgreSQL cluster.
+//! One binary (linking dominates on two cores); each scenario runs once per backend.
+
+mod helpers;
+
+mod audit;
+mod bad_input;
+mod concurrency;
+mod events;
+mod import;
+mod organizations;
+mod patients;
+mod protected;
+mod related;
+mod roles;
+mod search;

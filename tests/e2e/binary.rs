@@ -1,0 +1,264 @@
+//! Starts `hcrm serve`, waits for health, mints a token with `hcrm token`, and creates, finds,
+//! updates and reads a patient; then stops it with SIGTERM. On SQLite and on PostgreSQL.
+
+use hcrm_kit::testing::{TestBackend, TestDatabase};
+use hcrm_proto::patients::patient_service_client::PatientServiceClient;
+use hcrm_proto::patients::*;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hcrm");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Server {
+    child: Child,
+    grpc: String,
+    admin: String,
+    data_dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Server {
+    fn start(database_url: Option<&str>) -> Server {
+        let data_dir = tempfile::tempdir().unwrap();
+        let grpc = format!("127.0.0.1:{}", free_port());
+        let admin = format!("127.0.0.1:{}", free_port());
+        let mut env = vec![
+            ("HCRM__SERVER__GRPC_ADDR".to_string(), grpc.clone()),
+            ("HCRM__SERVER__ADMIN_ADDR".to_string(), admin.clone()),
+            ("HCRM__TELEMETRY__LOG_FORMAT".to_string(), "json".to_string()),
+        ];
+        if let Some(url) = database_url {
+            env.push(("HCRM__PATIENTS__DATABASE_URL".to_string(), url.to_string()));
+        }
+        let child = Command::new(BIN)
+            .args(["serve", "--data-dir"])
+            .arg(data_dir.path())
+            .envs(env.iter().cloned())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start hcrm");
+        Server {
+            child,
+            grpc,
+            admin,
+            data_dir,
+            env,
+        }
+    }
+
+    fn hcrm(&self, args: &[&str]) -> std::process::Output {
+        Command::new(BIN)
+            .args(args)
+            .arg("--data-dir")
+            .arg(self.data_dir.path())
+            .envs(self.env.iter().cloned())
+            .output()
+            .unwrap()
+    }
+
+    async fn wait_serving(&self) -> Channel {
+        let started = Instant::now();
+        let channel = Channel::from_shared(format!("http://{}", self.grpc))
+            .unwrap()
+            .connect_lazy();
+        let mut health = HealthClient::new(channel.clone());
+        loop {
+            let status = health
+                .check(HealthCheckRequest {
+                    service: "hcrm.patients.v1.PatientService".into(),
+                })
+                .await
+                .map(|r| r.into_inner().status);
+            if matches!(status, Ok(s) if s == ServingStatus::Serving as i32) {
+                return channel;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "hcrm did not become healthy: {status:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends SIGTERM and returns the exit status and everything it logged.
+    fn terminate(self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let output = self.child.wait_with_output().unwrap();
+        (output.status, String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+async fn patient_flow(database_url: Option<&str>) {
+    let server = Server::start(database_url);
+    let channel = server.wait_serving().await;
+
+    let ready = reqwest_free_get(&server.admin, "/readyz").await;
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+
+    let token = server.hcrm(&["token", "--role", "guide", "--subject", "nurse-li"]);
+    assert!(token.status.success(), "{}", String::from_utf8_lossy(&token.stderr));
+    let token = String::from_utf8(token.stdout).unwrap().trim().to_string();
+    let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+    let mut client = PatientServiceClient::with_interceptor(channel, move |mut req: tonic::Request<()>| {
+        req.metadata_mut().insert("authorization", bearer.clone());
+        Ok(req)
+    });
+
+    let created = client
+        .create_patient(CreatePatientRequest {
+            patient: Some(Patient {
+                display_name: "王小明".into(),
+                phones: vec!["13512345678".into()],
+                department: "orthopaedics".into(),
+                ..Default::default()
+            }),
+            request_id: "e2e-1".into(),
+            reason: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let found = client
+        .search_patients(SearchPatientsRequest {
+            query: "wxm".into(),
+            page_size: 5,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.matches[0].patient.as_ref().unwrap().name, created.name);
+    let updated = client
+        .update_patient(UpdatePatientRequest {
+            patient: Some(Patient {
+                name: created.name.clone(),
+                email: "wxm@example.com".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["email".into()],
+            }),
+            etag: created.etag.clone(),
+            reason: "patient asked".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let read = client
+        .get_patient(GetPatientRequest {
+            name: created.name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(read.email, "wxm@example.com");
+    assert_eq!(read.etag, updated.etag);
+
+    let metrics = reqwest_free_get(&server.admin, "/metrics").await;
+    assert!(
+        metrics.contains(
+            r#"grpc_server_handled_total{service="hcrm.patients.v1.PatientService",method="CreatePatient",code="Ok"} 1"#
+        ),
+        "{metrics}"
+    );
+
+    let (status, logs) = server.terminate();
+    assert!(status.success(), "hcrm exits cleanly on SIGTERM: {status:?}\n{logs}");
+    assert!(logs.contains("draining"), "{logs}");
+    assert!(!logs.contains("王小明"), "patient names stay out of the logs");
+}
+
+/// A plain HTTP/1.1 GET over a TCP socket (no HTTP client dependency for two admin calls).
+async fn reqwest_free_get(addr: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_serves_patients_on_sqlite() {
+    patient_flow(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_serves_patients_on_postgres() {
+    let db = TestDatabase::new(TestBackend::Postgres).await.unwrap();
+    let migrate = Command::new(BIN)
+        .args(["migrate", "--target", "patients"])
+        .env("HCRM__PATIENTS__DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    patient_flow(Some(&db.url)).await;
+}
+
+#[test]
+fn cli_lists_targets_and_checks_configuration() {
+    let out = Command::new(BIN).arg("targets").output().unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "all\npatients\n");
+
+    let out = Command::new(BIN)
+        .args(["serve", "--target", "nonsense"])
+        .env("HCRM__DATA__DIR", "/nonexistent")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("valid targets: all, patients"));
+
+    let out = Command::new(BIN)
+        .args(["config", "print"])
+        .env("HCRM__AUTH__HS256_SECRET", "super-secret-value-that-must-not-print")
+        .env("HCRM__SERVER__CONCURRENCY_LIMIT", "64")
+        .output()
+        .unwrap();
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success());
+    assert!(printed.contains("concurrency_limit = 64"), "{printed}");
+    assert!(printed.contains("[redacted]"), "{printed}");
+    assert!(!printed.contains("super-secret-value"), "{printed}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hcrm.toml");
+    std::fs::write(&file, "[server]\ngrpc_adr = \"127.0.0.1:1\"\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["config", "check", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a misspelt key is an error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("grpc_adr"));
+    let out = Command::new(BIN)
+        .args(["config", "check", "--config"])
+        .arg(dir.path().join("missing.toml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+
+    let out = Command::new(BIN)
+        .args(["token", "--role", "janitor", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("valid roles"));
+}

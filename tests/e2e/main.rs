@@ -1,0 +1,3 @@
+//! End to end: the built `hcrm` binary started as a user would, driven over gRPC.
+
+mod binary;
