@@ -126,7 +126,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config {
             action: ConfigAction::Check,
         } => {
-            Authenticator::from_config(&settings.auth, &settings.data.dir)?;
+            // Check configured keys without generating missing ones: `check` changes nothing.
+            if settings.auth.algorithm != "HS256" || settings.auth.hs256_secret.is_some() {
+                Authenticator::from_config(&settings.auth, &settings.data.dir)?;
+            }
+            if let Some(keys) = &settings.security.data_keys {
+                hcrm_kit::crypto::Sealer::from_spec(keys.expose(), settings.security.active_key_id.as_deref())?;
+            }
+            if let Some(key) = &settings.security.index_key {
+                hcrm_kit::keys::decode_key(key.expose())?;
+            }
             println!("configuration ok");
             Ok(())
         }

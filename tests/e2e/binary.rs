@@ -38,6 +38,8 @@ impl Server {
             ("HCRM__SERVER__GRPC_ADDR".to_string(), grpc.clone()),
             ("HCRM__SERVER__ADMIN_ADDR".to_string(), admin.clone()),
             ("HCRM__TELEMETRY__LOG_FORMAT".to_string(), "json".to_string()),
+            // Long enough to observe NOT_SERVING before the listener closes.
+            ("HCRM__SERVER__DRAIN_DELAY_SECS".to_string(), "1".to_string()),
         ];
         if let Some(url) = database_url {
             env.push(("HCRM__PATIENTS__DATABASE_URL".to_string(), url.to_string()));
@@ -93,10 +95,27 @@ impl Server {
         }
     }
 
-    /// Sends SIGTERM and returns the exit status and everything it logged.
-    fn terminate(self) -> (std::process::ExitStatus, String) {
+    /// Sends SIGTERM, checks that health turns NOT_SERVING while draining, and returns the exit
+    /// status and everything it logged.
+    async fn terminate(self, channel: Channel) -> (std::process::ExitStatus, String) {
         let pid = self.child.id().to_string();
         assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let mut health = HealthClient::new(channel);
+        let started = Instant::now();
+        loop {
+            let status = health
+                .check(HealthCheckRequest { service: String::new() })
+                .await
+                .map(|r| r.into_inner().status);
+            if matches!(status, Ok(s) if s == ServingStatus::NotServing as i32) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "health never reported NOT_SERVING: {status:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let output = self.child.wait_with_output().unwrap();
         (output.status, String::from_utf8_lossy(&output.stderr).into_owned())
     }
@@ -113,7 +132,7 @@ async fn patient_flow(database_url: Option<&str>) {
     assert!(token.status.success(), "{}", String::from_utf8_lossy(&token.stderr));
     let token = String::from_utf8(token.stdout).unwrap().trim().to_string();
     let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
-    let mut client = PatientServiceClient::with_interceptor(channel, move |mut req: tonic::Request<()>| {
+    let mut client = PatientServiceClient::with_interceptor(channel.clone(), move |mut req: tonic::Request<()>| {
         req.metadata_mut().insert("authorization", bearer.clone());
         Ok(req)
     });
@@ -176,10 +195,33 @@ async fn patient_flow(database_url: Option<&str>) {
         "{metrics}"
     );
 
-    let (status, logs) = server.terminate();
+    // A browser's grpc-web call over HTTP/1.1 reaches the same listener.
+    let web = grpc_web_health_check(&server.grpc).await;
+    assert!(web.starts_with("HTTP/1.1 200"), "{web}");
+    assert!(web.contains("application/grpc-web"), "{web}");
+    assert!(web.contains("grpc-status:0"), "{web}");
+
+    let (status, logs) = server.terminate(channel).await;
     assert!(status.success(), "hcrm exits cleanly on SIGTERM: {status:?}\n{logs}");
     assert!(logs.contains("draining"), "{logs}");
     assert!(!logs.contains("王小明"), "patient names stay out of the logs");
+}
+
+/// A grpc-web (binary) health check over HTTP/1.1; returns the raw response with the trailer
+/// frame's text.
+async fn grpc_web_health_check(addr: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = [0u8, 0, 0, 0, 0]; // one uncompressed frame carrying an empty HealthCheckRequest
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /grpc.health.v1.Health/Check HTTP/1.1\r\nHost: {addr}\r\ncontent-type: application/grpc-web+proto\r\nx-grpc-web: 1\r\ncontent-length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body).await.unwrap();
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).await.unwrap();
+    String::from_utf8_lossy(&out).replace("grpc-status: 0", "grpc-status:0")
 }
 
 /// A plain HTTP/1.1 GET over a TCP socket (no HTTP client dependency for two admin calls).

@@ -396,6 +396,46 @@ mod tests {
         assert!(matches!(auth.verify(&wrong_aud), Err(ApiError::Unauthenticated(_))));
     }
 
+    #[test]
+    fn rs256_and_es256_key_pairs_sign_and_verify() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
+        for alg in ["RS256", "ES256"] {
+            let lower = alg.to_lowercase();
+            let cfg = AuthConfig {
+                algorithm: alg.into(),
+                public_key_file: Some(format!("{dir}/{lower}-public.pem").into()),
+                private_key_file: Some(format!("{dir}/{lower}-private.pem").into()),
+                ..AuthConfig::default()
+            };
+            let (auth, generated) = Authenticator::from_config(&cfg, Path::new("/nonexistent")).unwrap();
+            assert!(!generated);
+            let token = auth.mint("svc", &[Role::Integration], None, 60).unwrap();
+            assert_eq!(auth.verify(&token).unwrap().roles, vec![Role::Integration]);
+            // An HS256 token signed with the public key's text must not pass (algorithm confusion).
+            let pem = std::fs::read(format!("{dir}/{lower}-public.pem")).unwrap();
+            let now = chrono::Utc::now().timestamp();
+            let claims = Claims {
+                sub: "x".into(),
+                roles: vec!["admin".into()],
+                dept: None,
+                iss: "hcrm".into(),
+                aud: "hcrm".into(),
+                iat: now,
+                exp: now + 60,
+            };
+            let confused =
+                jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&pem)).unwrap();
+            assert!(matches!(auth.verify(&confused), Err(ApiError::Unauthenticated(_))));
+            // A verifier without the private key cannot mint.
+            let verify_only = AuthConfig {
+                private_key_file: None,
+                ..cfg
+            };
+            let (auth, _) = Authenticator::from_config(&verify_only, Path::new("/nonexistent")).unwrap();
+            assert!(auth.mint("svc", &[Role::Admin], None, 60).is_err());
+        }
+    }
+
     #[derive(Debug, Clone, Copy, PartialEq)]
     enum Perm {
         Read,
