@@ -3,6 +3,7 @@
 
 pub mod domain;
 pub mod grpc;
+pub mod jobs;
 pub mod permissions;
 pub mod query;
 pub mod store;
@@ -83,6 +84,7 @@ pub async fn migrate(cfg: &Config, data: &DataConfig) -> anyhow::Result<()> {
 pub async fn build(cfg: &Config, deps: Deps) -> anyhow::Result<Built> {
     let store = open_store(cfg, &deps).await?;
     let pages = PageTokens::new(store.index.derive("page-token"));
+    let jobs = vec![jobs::idempotency_cleanup(store.clone())];
     let api = grpc::Api { store, pages };
     let limit = deps.server.max_message_bytes;
     let interceptor = AuthInterceptor::new(deps.authenticator.clone());
@@ -103,6 +105,6 @@ pub async fn build(cfg: &Config, deps: Deps) -> anyhow::Result<Built> {
             routes.add_service(InterceptedService::new(organizations, interceptor.clone()));
             routes.add_service(InterceptedService::new(audit, interceptor));
         }),
-        jobs: Vec::new(),
+        jobs,
     })
 }

@@ -173,6 +173,11 @@ pub const PATIENT_FIELDS: &[Field] = &[
         column: "do_not_contact",
         kind: FieldKind::Bool,
     },
+    Field {
+        name: "deceased",
+        column: "deceased",
+        kind: FieldKind::Bool,
+    },
 ];
 
 /// Fields ListOrganizations filters on.
@@ -285,11 +290,14 @@ pub fn search_probes(query: &str, identity_hash: Option<String>, department: Opt
     let mut probes = Vec::new();
     let mut probe = |score: i32, matched_on: &'static str, condition: &str, value: String| {
         let mut sql = Sql::new("SELECT id FROM patients WHERE deleted_at IS NULL AND ");
+        // A prefix match binds the whole pattern and has no ESCAPE clause (wildcards were removed
+        // from the query), so both SQLite and PostgreSQL can answer it from an index.
+        let value = if condition.ends_with("LIKE ") {
+            format!("{value}%")
+        } else {
+            value
+        };
         sql.push(condition).bind(Value::Text(value));
-        if condition.ends_with("LIKE ") {
-            // Prefix matches; no ESCAPE clause, so SQLite can use the index (wildcards were removed).
-            sql.text.push_str(" || '%'");
-        }
         if let Some(dept) = department {
             sql.push(" AND department = ").bind(Value::Text(dept.to_string()));
         }

@@ -18,6 +18,13 @@ pub fn kind_name(kind: InteractionKind) -> &'static str {
     kind.as_str_name().trim_start_matches("INTERACTION_KIND_")
 }
 
+/// Upper-cases diagnosis codes and drops duplicates.
+pub fn normalize(i: &mut Interaction) {
+    let mut codes: Vec<String> = i.diagnosis_codes.iter().map(|c| c.trim().to_uppercase()).collect();
+    codes.dedup();
+    i.diagnosis_codes = codes;
+}
+
 pub fn validate(i: &Interaction, prefix: &str, now_micros: i64, v: &mut Violations) {
     v.enum_value::<InteractionKind>(&format!("{prefix}.kind"), i.kind, true);
     if !i.department.is_empty() && !super::patient::is_code(&i.department, 64) {
@@ -43,6 +50,18 @@ pub fn validate(i: &Interaction, prefix: &str, now_micros: i64, v: &mut Violatio
         );
     } else if !i.source_system.is_empty() {
         super::patient::check_external_id(&i.source_system, &i.external_id, prefix, v);
+    }
+    if i.diagnosis_codes.len() > 20 {
+        v.add(format!("{prefix}.diagnosis_codes"), "at most 20 codes");
+    }
+    for (n, code) in i.diagnosis_codes.iter().enumerate() {
+        let ok = (3..=16).contains(&code.len()) && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '.');
+        if !ok {
+            v.add(
+                format!("{prefix}.diagnosis_codes[{n}]"),
+                "must be an ICD-10 code such as I10 or E11.9",
+            );
+        }
     }
     if !i.details_json.is_empty() {
         if i.details_json.len() > MAX_DETAILS_BYTES {

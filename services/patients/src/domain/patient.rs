@@ -53,6 +53,8 @@ pub const UPDATABLE_PATHS: &[&str] = &[
     "vip",
     "contact_preferences",
     "notes",
+    "deceased",
+    "death_date",
 ];
 
 /// Paths that touch protected data: changing them needs the protected values in clear.
@@ -276,6 +278,17 @@ pub fn validate(p: &Patient, prefix: &str, today: chrono::NaiveDate, v: &mut Vio
         validate_preferences(prefs, &f("contact_preferences"), v);
     }
     v.text(&f("notes"), &p.notes, false, 2000);
+    if let Some(date) = &p.death_date {
+        match date_of(date) {
+            None => v.add(f("death_date"), "is not a real calendar date"),
+            Some(d) if d > today => v.add(f("death_date"), "must not be in the future"),
+            Some(d) if p.birth_date.as_ref().and_then(date_of).is_some_and(|b| d < b) => {
+                v.add(f("death_date"), "must not be before the birth date")
+            }
+            Some(_) if !p.deceased => v.add(f("deceased"), "must be true when a death date is set"),
+            Some(_) => {}
+        }
+    }
     if p.external_ids.len() > MAX_EXTERNAL_IDS {
         v.add(f("external_ids"), format!("at most {MAX_EXTERNAL_IDS} external ids"));
     }
@@ -419,6 +432,8 @@ pub fn apply_mask(dst: &mut Patient, src: &Patient, paths: &[String]) {
             "vip" => dst.vip = src.vip,
             "contact_preferences" => dst.contact_preferences = src.contact_preferences.clone(),
             "notes" => dst.notes = src.notes.clone(),
+            "deceased" => dst.deceased = src.deceased,
+            "death_date" => dst.death_date = src.death_date,
             // check_mask ran first; anything else cannot reach here.
             _ => {}
         }
@@ -478,6 +493,12 @@ pub fn merge_import(dst: &mut Patient, row: &Patient) {
     }
     if row.vip {
         dst.vip = true;
+    }
+    if row.deceased {
+        dst.deceased = true;
+    }
+    if row.death_date.is_some() {
+        dst.death_date = row.death_date;
     }
     if row.contact_preferences.is_some() {
         dst.contact_preferences = row.contact_preferences.clone();

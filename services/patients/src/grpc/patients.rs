@@ -492,9 +492,10 @@ impl PatientService for Api {
         let req = request.into_inner();
         let result = async {
             let pid = patient_id("parent", &req.parent)?;
-            let i = req
+            let mut i = req
                 .interaction
                 .ok_or_else(|| ApiError::invalid("interaction", "is required"))?;
+            interaction::normalize(&mut i);
             let mut v = Violations::new();
             interaction::validate(&i, "interaction", hcrm_kit::time::now_micros(), &mut v);
             v.finish()?;
@@ -700,7 +701,8 @@ fn valid_import_row(index: i64, row: ImportPatientRow) -> Result<PatientRow, Api
 fn valid_interaction_row(index: i64, row: ImportInteractionRow, now: i64) -> Result<InteractionRow, ApiError> {
     let prefix = format!("rows[{index}]");
     let mut v = Violations::new();
-    let i = row.interaction.unwrap_or_default();
+    let mut i = row.interaction.unwrap_or_default();
+    interaction::normalize(&mut i);
     interaction::validate(&i, &format!("{prefix}.interaction"), now, &mut v);
     if i.source_system.is_empty() {
         v.add(

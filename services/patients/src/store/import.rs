@@ -9,11 +9,27 @@ use super::patients::{View, name_of};
 use crate::domain::patient;
 use hcrm_kit::ApiError;
 use hcrm_kit::auth::{Principal, Scope};
+use hcrm_kit::db::{Sql, Value};
 use hcrm_kit::db::{Tx, col};
 use hcrm_kit::error::is_unique_violation;
 use hcrm_kit::time::now_micros;
 use hcrm_proto::patients::{ExternalId, Interaction, Patient, RowResult};
 use serde_json::json;
+use std::collections::HashMap;
+
+/// Values per `IN (…)` list or multi-row insert in bulk lookups.
+const LOOKUP_CHUNK: usize = 500;
+
+/// Appends `v1, v2, …)` as bound values.
+fn push_list(sql: &mut Sql, values: impl Iterator<Item = String>) {
+    for (n, v) in values.enumerate() {
+        if n > 0 {
+            sql.push(", ");
+        }
+        sql.bind(Value::Text(v));
+    }
+    sql.push(")");
+}
 
 /// A validated patient row.
 pub struct PatientRow {
@@ -102,8 +118,93 @@ impl Store {
             audits: Vec::new(),
             events: Vec::new(),
         };
+        // Look everything up once per batch: which rows update a known patient, which identity
+        // numbers and codes are taken.
+        let existing = self.external_id_holders(&mut tx, rows).await.map_err(ImportError::db)?;
+        let hashes: Vec<Option<String>> = rows
+            .iter()
+            .map(|r| {
+                (!r.patient.identity_number.is_empty()).then(|| self.index.hash("identity", &r.patient.identity_number))
+            })
+            .collect();
+        let mut identity_holders = self
+            .holders(&mut tx, "identity_hash", hashes.iter().flatten().cloned().collect())
+            .await
+            .map_err(ImportError::db)?;
+        let codes: Vec<String> = rows
+            .iter()
+            .map(|r| r.patient.code.clone())
+            .filter(|c| !c.is_empty())
+            .collect();
+        let mut code_holders = self.holders(&mut tx, "code", codes).await.map_err(ImportError::db)?;
+
         let mut results = Vec::with_capacity(rows.len());
-        for row in rows {
+        let mut new_rows: Vec<(String, Patient)> = Vec::new();
+        let mut new_links: Vec<(ExternalId, String)> = Vec::new();
+        let mut deferred = Vec::new();
+        let mut in_batch = std::collections::HashSet::new();
+        for (row, hash) in rows.iter().zip(&hashes) {
+            let key = (row.external.source_system.clone(), row.external.external_id.clone());
+            if existing.contains_key(&key) || !in_batch.insert(key) {
+                // Updates, and repeats within the batch, take the row-by-row path after the inserts.
+                deferred.push(row);
+                continue;
+            }
+            let taken = hash
+                .as_ref()
+                .and_then(|h| identity_holders.get(h))
+                .map(|holder| ("a patient with this identity number".to_string(), holder.clone()))
+                .or_else(|| {
+                    code_holders
+                        .get(&row.patient.code)
+                        .map(|holder| (format!("a patient with code {}", row.patient.code), holder.clone()))
+                });
+            if let Some((what, holder)) = taken {
+                results.push(failed(
+                    row.index,
+                    &ApiError::AlreadyExists {
+                        what,
+                        existing: name_of(&holder),
+                    },
+                ));
+                continue;
+            }
+            let id = hcrm_kit::new_id();
+            let mut p = row.patient.clone();
+            p.external_ids.clear();
+            if p.code.is_empty() {
+                p.code = super::patients::generated_code(&id);
+            }
+            if let Some(h) = hash {
+                identity_holders.insert(h.clone(), id.clone());
+            }
+            code_holders.insert(p.code.clone(), id.clone());
+            let name = name_of(&id);
+            let source = format!("{}:{}", row.external.source_system, row.external.external_id);
+            ledger.audits.push(AuditEntry::by(
+                principal,
+                request_id,
+                "patient.import_create",
+                &name,
+                "",
+                json!({ "source": source }),
+            ));
+            ledger.events.push(NewEvent {
+                kind: "patient.created",
+                resource: name.clone(),
+                payload: json!({ "patient": name, "code": p.code, "source": source, "department": p.department }),
+            });
+            results.push(ok(row.index, name, true));
+            new_links.push((row.external.clone(), id.clone()));
+            new_rows.push((id, p));
+        }
+        self.insert_rows(&mut tx, &mut new_rows, now)
+            .await
+            .map_err(ImportError::db)?;
+        self.link_external_ids(&mut tx, &new_links)
+            .await
+            .map_err(ImportError::db)?;
+        for row in deferred {
             match self
                 .import_one(&mut tx, principal, request_id, row, now, &mut ledger)
                 .await
@@ -115,12 +216,80 @@ impl Store {
                 Err(other) => return Err(other),
             }
         }
+        results.sort_by_key(|r| r.index);
         ledger::append(&mut tx, self.backend(), now, &ledger.audits, &ledger.events)
             .await
             .map_err(ImportError::db)?;
         tx.commit().await.map_err(ImportError::db)?;
         self.published();
         Ok(results)
+    }
+
+    /// Patient ids of the rows' (source system, external id) pairs that are already linked.
+    async fn external_id_holders(
+        &self,
+        tx: &mut Tx,
+        rows: &[PatientRow],
+    ) -> Result<HashMap<(String, String), String>, sqlx::Error> {
+        let mut by_source: HashMap<&str, Vec<&str>> = HashMap::new();
+        for row in rows {
+            by_source
+                .entry(row.external.source_system.as_str())
+                .or_default()
+                .push(row.external.external_id.as_str());
+        }
+        let mut out = HashMap::new();
+        for (source, ids) in by_source {
+            for chunk in ids.chunks(LOOKUP_CHUNK) {
+                let mut sql = Sql::new("SELECT external_id, patient_id FROM external_ids WHERE source_system = ");
+                sql.bind(Value::Text(source.to_string())).push(" AND external_id IN (");
+                push_list(&mut sql, chunk.iter().map(|s| s.to_string()));
+                for r in sql.query().fetch_all(&mut **tx).await? {
+                    out.insert(
+                        (source.to_string(), col::<String>(&r, "external_id")?),
+                        col::<String>(&r, "patient_id")?,
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// For a unique patients column (`identity_hash`, `code`): which of `values` are taken, by whom.
+    async fn holders(
+        &self,
+        tx: &mut Tx,
+        column: &'static str,
+        values: Vec<String>,
+    ) -> Result<HashMap<String, String>, sqlx::Error> {
+        let mut out = HashMap::new();
+        for chunk in values.chunks(LOOKUP_CHUNK) {
+            let mut sql = Sql::new(format!("SELECT {column} AS v, id FROM patients WHERE {column} IN ("));
+            push_list(&mut sql, chunk.iter().cloned());
+            for r in sql.query().fetch_all(&mut **tx).await? {
+                out.insert(col::<String>(&r, "v")?, col::<String>(&r, "id")?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Links external ids to new patients with multi-row statements.
+    async fn link_external_ids(&self, tx: &mut Tx, links: &[(ExternalId, String)]) -> Result<(), sqlx::Error> {
+        for chunk in links.chunks(LOOKUP_CHUNK) {
+            let mut sql = Sql::new("INSERT INTO external_ids (source_system, external_id, patient_id) VALUES ");
+            for (n, (ext, id)) in chunk.iter().enumerate() {
+                if n > 0 {
+                    sql.push(", ");
+                }
+                sql.push("(").bind(Value::Text(ext.source_system.clone())).push(", ");
+                sql.bind(Value::Text(ext.external_id.clone()))
+                    .push(", ")
+                    .bind(Value::Text(id.clone()))
+                    .push(")");
+            }
+            sql.query().execute(&mut **tx).await?;
+        }
+        Ok(())
     }
 
     async fn import_one(

@@ -122,6 +122,7 @@ impl Store {
                 "occur_time": rfc3339(occurred),
                 "source_system": i.source_system,
                 "external_id": i.external_id,
+                "diagnosis_codes": i.diagnosis_codes,
             }),
         };
         i.name = name;

@@ -19,6 +19,14 @@ use sqlx::any::AnyRow;
 pub const COLUMNS: &str =
     "id, code, department, last_visit_at, protected, doc, version, created_at, updated_at, deleted_at, merged_into";
 
+/// Columns a new patient row is inserted with, in the order of `insert_values`.
+const INSERT_COLUMNS: &str = "id, code, display_name, name_pinyin, name_initials, sex, birth_date, phone, phone_last4, \
+    email, occupation, industry, education, marital_status, income_band, province, city, department, intent_grade, \
+    value_tier, vip, do_not_contact, tags, identity_hash, protected, doc, version, created_at, updated_at, deceased";
+
+/// Rows per multi-row INSERT: 30 values each stays far below both backends' parameter limits.
+const INSERT_CHUNK: usize = 200;
+
 /// How much of a patient to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
@@ -210,6 +218,15 @@ impl Store {
             .transpose()?)
     }
 
+    /// Deletes idempotency records created before `cutoff`; returns how many.
+    pub async fn forget_request_ids(&self, cutoff: i64) -> Result<u64, ApiError> {
+        let done = sqlx::query("DELETE FROM idempotency WHERE created_at < $1")
+            .bind(cutoff)
+            .execute(&self.db.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn remember(&self, tx: &mut Tx, key: &str, resource: &str, now: i64) -> Result<(), sqlx::Error> {
         sqlx::query("INSERT INTO idempotency (key, resource, created_at) VALUES ($1, $2, $3)")
             .bind(key)
@@ -347,49 +364,77 @@ impl Store {
 
     /// Inserts a new row for `p` (protected fields are sealed and removed from `p`).
     pub async fn insert_row(&self, tx: &mut Tx, id: &str, p: &mut Patient, now: i64) -> Result<(), sqlx::Error> {
+        let mut one = [(id.to_string(), std::mem::take(p))];
+        let result = self.insert_rows(tx, &mut one, now).await;
+        *p = std::mem::take(&mut one[0].1);
+        result
+    }
+
+    /// Inserts new rows with multi-row statements (bulk intake); protected fields are sealed and
+    /// removed from each patient.
+    pub async fn insert_rows(&self, tx: &mut Tx, rows: &mut [(String, Patient)], now: i64) -> Result<(), sqlx::Error> {
+        for chunk in rows.chunks_mut(INSERT_CHUNK) {
+            let mut sql = Sql::new(format!("INSERT INTO patients ({INSERT_COLUMNS}) VALUES "));
+            for (n, (id, p)) in chunk.iter_mut().enumerate() {
+                if n > 0 {
+                    sql.push(", ");
+                }
+                sql.push("(");
+                for (k, value) in self.insert_values(id, p, now).into_iter().enumerate() {
+                    if k > 0 {
+                        sql.push(", ");
+                    }
+                    sql.bind(value);
+                }
+                sql.push(")");
+            }
+            sql.query().execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    /// The values of [`INSERT_COLUMNS`] for a new record.
+    fn insert_values(&self, id: &str, p: &mut Patient, now: i64) -> Vec<Value> {
         let name = name_of(id);
         let c = columns(p);
         let (sealed, hash) = self.seal(p, &name);
         let code = std::mem::take(&mut p.code);
         let doc = p.encode_to_vec();
         p.code = code.clone();
-        sqlx::query(
-            "INSERT INTO patients (id, code, display_name, name_pinyin, name_initials, sex, birth_date, phone, phone_last4, \
-             email, occupation, industry, education, marital_status, income_band, province, city, department, intent_grade, \
-             value_tier, vip, do_not_contact, tags, last_visit_at, identity_hash, protected, doc, version, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, \
-             NULL, $24, $25, $26, 1, $27, $27)",
-        )
-        .bind(id)
-        .bind(&code)
-        .bind(c.display_name)
-        .bind(c.name_pinyin)
-        .bind(c.name_initials)
-        .bind(i64::from(p.sex))
-        .bind(c.birth_date)
-        .bind(c.phone)
-        .bind(c.phone_last4)
-        .bind(p.email.clone())
-        .bind(p.occupation.clone())
-        .bind(p.industry.clone())
-        .bind(i64::from(p.education))
-        .bind(i64::from(p.marital_status))
-        .bind(i64::from(p.income_band))
-        .bind(c.province)
-        .bind(c.city)
-        .bind(p.department.clone())
-        .bind(i64::from(p.intent_grade))
-        .bind(i64::from(p.value_tier))
-        .bind(i64::from(p.vip))
-        .bind(c.do_not_contact)
-        .bind(c.tags)
-        .bind(hash)
-        .bind(sealed)
-        .bind(doc)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
+        let text = |s: String| Value::Text(s);
+        let opt = |s: Option<String>| s.map(Value::Text).unwrap_or(Value::Null);
+        vec![
+            text(id.to_string()),
+            text(code),
+            text(c.display_name),
+            text(c.name_pinyin),
+            text(c.name_initials),
+            Value::Int(i64::from(p.sex)),
+            text(c.birth_date),
+            text(c.phone),
+            text(c.phone_last4),
+            text(p.email.clone()),
+            text(p.occupation.clone()),
+            text(p.industry.clone()),
+            Value::Int(i64::from(p.education)),
+            Value::Int(i64::from(p.marital_status)),
+            Value::Int(i64::from(p.income_band)),
+            text(c.province),
+            text(c.city),
+            text(p.department.clone()),
+            Value::Int(i64::from(p.intent_grade)),
+            Value::Int(i64::from(p.value_tier)),
+            Value::Int(i64::from(p.vip)),
+            Value::Int(c.do_not_contact),
+            text(c.tags),
+            opt(hash),
+            opt(sealed),
+            Value::Bytes(doc),
+            Value::Int(1),
+            Value::Int(now),
+            Value::Int(now),
+            Value::Int(i64::from(p.deceased)),
+        ]
     }
 
     /// Rewrites an existing row with `p` at `version + 1`; false when the version moved on.
@@ -412,7 +457,7 @@ impl Store {
              phone = $7, phone_last4 = $8, email = $9, occupation = $10, industry = $11, education = $12, marital_status = $13, \
              income_band = $14, province = $15, city = $16, department = $17, intent_grade = $18, value_tier = $19, vip = $20, \
              do_not_contact = $21, tags = $22, identity_hash = $23, protected = $24, doc = $25, version = version + 1, \
-             updated_at = $26 WHERE id = $27 AND version = $28",
+             updated_at = $26, deceased = $29 WHERE id = $27 AND version = $28",
         )
         .bind(&code)
         .bind(c.display_name)
@@ -442,6 +487,7 @@ impl Store {
         .bind(now)
         .bind(id)
         .bind(version)
+        .bind(i64::from(p.deceased))
         .execute(&mut **tx)
         .await?;
         Ok(done.rows_affected() == 1)

@@ -40,7 +40,8 @@ async fn timeline_and_discharge_events(backend: TestBackend) {
         summary: "出院".into(),
         source_system: "his".into(),
         external_id: "D-1001".into(),
-        details_json: r#"{"diagnosis":["I10"]}"#.into(),
+        details_json: r#"{"ward":"3B"}"#.into(),
+        diagnosis_codes: vec!["i10".into(), "E11.9".into()],
         ..Default::default()
     };
     let recorded = integration
@@ -73,6 +74,7 @@ async fn timeline_and_discharge_events(backend: TestBackend) {
     let payload: serde_json::Value = serde_json::from_str(&event.payload_json).unwrap();
     assert_eq!(payload["kind"], "DISCHARGE");
     assert_eq!(payload["patient"], p.name.as_str());
+    assert_eq!(payload["diagnosis_codes"], serde_json::json!(["I10", "E11.9"]));
 
     for (kind, ago) in [
         (InteractionKind::Appointment, 86_400 * 3),

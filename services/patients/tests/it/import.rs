@@ -86,6 +86,9 @@ async fn import_upserts_and_reports_rows(backend: TestBackend) {
             external_id: String::new(),
             ..row(4)
         },
+        // The same HIS record twice in one message: created once, then updated.
+        row(5),
+        row(5),
     ];
     let mut client = svc.patients(Role::Integration);
     let results: Vec<RowResult> = client
@@ -99,7 +102,9 @@ async fn import_upserts_and_reports_rows(backend: TestBackend) {
         .unwrap()
         .results;
     let codes: Vec<i32> = results.iter().map(|r| r.code).collect();
-    assert_eq!(codes, vec![0, 0, 3, 6, 3], "{results:?}");
+    assert_eq!(codes, vec![0, 0, 3, 6, 3, 0, 0], "{results:?}");
+    assert!(results[5].created && !results[6].created);
+    assert_eq!(results[5].name, results[6].name);
     assert!(
         results[2].message.contains("rows[2].patient.phones[0]"),
         "{}",
@@ -135,7 +140,7 @@ async fn import_upserts_and_reports_rows(backend: TestBackend) {
         .into_inner();
     assert_eq!(p.display_name, "改名");
     assert_eq!(p.tags, vec!["vip-care"]);
-    assert_eq!(svc.count("patients").await, 3);
+    assert_eq!(svc.count("patients").await, 4);
 
     // Interactions by the patient's HIS id.
     let interactions = vec![

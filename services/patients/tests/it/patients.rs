@@ -90,6 +90,39 @@ async fn lifecycle(backend: TestBackend) {
         .into_inner();
     assert_eq!(again.address.unwrap().city, "深圳市");
 
+    // Recording a death is an update like any other, and lists can leave the deceased out.
+    let dead = admin
+        .update_patient(UpdatePatientRequest {
+            patient: Some(Patient {
+                name: name.clone(),
+                deceased: true,
+                death_date: Some(hcrm_proto::types::Date {
+                    year: 2026,
+                    month: 1,
+                    day: 2,
+                }),
+                ..Default::default()
+            }),
+            update_mask: Some(FieldMask {
+                paths: vec!["deceased".into(), "death_date".into()],
+            }),
+            etag: updated.etag.clone(),
+            reason: "notified by family".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(dead.deceased);
+    let alive = admin
+        .list_patients(ListPatientsRequest {
+            filter: "deceased = false".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(alive.total_size, 0);
+
     // Soft delete hides it from lists; undelete brings it back.
     let deleted = admin
         .delete_patient(DeletePatientRequest {
