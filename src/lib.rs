@@ -28,12 +28,13 @@ pub async fn start(
         );
     }
     let authenticator = Arc::new(authenticator);
+    let (shutdown, stopping) = hcrm_kit::server::shutdown_channel();
     let enabled = targets::expand(targets);
     let mut built: Vec<Built> = Vec::new();
     for target in &enabled {
-        built.push(targets::build(*target, settings, authenticator.clone()).await?);
+        built.push(targets::build(*target, settings, authenticator.clone(), stopping.clone()).await?);
     }
-    hcrm_kit::server::start(built, grpc, admin, &settings.server).await
+    hcrm_kit::server::start(built, grpc, admin, &settings.server, shutdown).await
 }
 
 /// Binds the configured listeners and serves until SIGTERM/Ctrl-C, then drains.

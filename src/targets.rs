@@ -74,7 +74,12 @@ pub fn expand(targets: &[Target]) -> Vec<Target> {
 }
 
 /// Builds one concrete target.
-pub async fn build(target: Target, settings: &Settings, authenticator: Arc<Authenticator>) -> anyhow::Result<Built> {
+pub async fn build(
+    target: Target,
+    settings: &Settings,
+    authenticator: Arc<Authenticator>,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Built> {
     match target {
         Target::Patients => {
             let deps = hcrm_patients::Deps {
@@ -82,6 +87,7 @@ pub async fn build(target: Target, settings: &Settings, authenticator: Arc<Authe
                 data: settings.data.clone(),
                 security: settings.security.clone(),
                 server: settings.server.clone(),
+                stopping,
             };
             hcrm_patients::build(&settings.patients, deps).await
         }

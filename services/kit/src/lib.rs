@@ -19,6 +19,7 @@ pub mod db;
 pub mod error;
 pub mod filter;
 pub mod keys;
+pub mod ledger;
 pub mod paging;
 pub mod request;
 pub mod secret;

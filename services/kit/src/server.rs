@@ -65,15 +65,18 @@ impl Handle {
 }
 
 /// Starts serving `built` services on the given listeners; returns once they accept calls.
+/// `shutdown` is the sender of [`shutdown_channel`]: services hold its receivers so that
+/// long-lived streams end when the drain starts.
 pub async fn start(
     built: Vec<Built>,
     grpc: TcpListener,
     admin: Option<TcpListener>,
     cfg: &ServerConfig,
+    shutdown: watch::Sender<bool>,
 ) -> anyhow::Result<Handle> {
     let grpc_addr = grpc.local_addr()?;
     let admin_addr = admin.as_ref().map(|a| a.local_addr()).transpose()?;
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (shutdown_tx, shutdown_rx) = (shutdown.clone(), shutdown.subscribe());
     let ready = Arc::new(AtomicBool::new(false));
 
     let (health, health_server) = tonic_health::server::health_reporter();
@@ -181,6 +184,11 @@ pub async fn start(
         shutdown: shutdown_tx,
         join,
     })
+}
+
+/// The process-wide stop signal: `true` once the drain has started.
+pub fn shutdown_channel() -> (watch::Sender<bool>, watch::Receiver<bool>) {
+    watch::channel(false)
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -53,6 +53,8 @@ pub struct Deps {
     pub data: DataConfig,
     pub security: SecurityConfig,
     pub server: ServerConfig,
+    /// Turns `true` when the process starts draining; long-lived streams end then.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Config {
@@ -84,8 +86,12 @@ pub async fn migrate(cfg: &Config, data: &DataConfig) -> anyhow::Result<()> {
 pub async fn build(cfg: &Config, deps: Deps) -> anyhow::Result<Built> {
     let store = open_store(cfg, &deps).await?;
     let pages = PageTokens::new(store.index.derive("page-token"));
-    let jobs = vec![jobs::idempotency_cleanup(store.clone())];
-    let api = grpc::Api { store, pages };
+    let jobs = vec![jobs::sealer(store.clone()), jobs::idempotency_cleanup(store.clone())];
+    let api = grpc::Api {
+        store,
+        pages,
+        stopping: deps.stopping.clone(),
+    };
     let limit = deps.server.max_message_bytes;
     let interceptor = AuthInterceptor::new(deps.authenticator.clone());
     let patients = PatientServiceServer::new(api.clone())

@@ -92,8 +92,9 @@ CREATE TABLE organizations (
     deleted_at   BIGINT
 );
 
--- One row that serialises appends to the audit chain and the event feed, so sequence order is
--- commit order.
+-- The audit log and the event feed (see hcrm_kit::ledger). Writers insert rows with no
+-- sequence; the sealer numbers committed rows under the head-row lock and chains audit rows
+-- into blocks.
 CREATE TABLE ledger_head (
     id         BIGINT PRIMARY KEY CHECK (id = 1),
     audit_seq  BIGINT NOT NULL,
@@ -103,7 +104,8 @@ CREATE TABLE ledger_head (
 INSERT INTO ledger_head (id, audit_seq, audit_hash, event_seq) VALUES (1, 0, '', 0);
 
 CREATE TABLE audit_log (
-    sequence   BIGINT PRIMARY KEY,
+    id         BIGSERIAL PRIMARY KEY,
+    sequence   BIGINT UNIQUE,
     at         BIGINT NOT NULL,
     actor      TEXT NOT NULL,
     roles      TEXT NOT NULL,
@@ -112,24 +114,50 @@ CREATE TABLE audit_log (
     reason     TEXT NOT NULL,
     request_id TEXT NOT NULL,
     detail     TEXT NOT NULL,
-    prev_hash  TEXT NOT NULL,
     hash       TEXT NOT NULL
 );
+CREATE INDEX audit_log_unsealed ON audit_log (id) WHERE sequence IS NULL;
 CREATE INDEX audit_log_resource ON audit_log (resource, sequence);
 CREATE INDEX audit_log_actor ON audit_log (actor, sequence);
+CREATE INDEX audit_log_action ON audit_log (action, sequence);
 
-CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'audit_log is append-only';
-END;
-$$;
-CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
-FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+CREATE TABLE audit_blocks (
+    last_sequence  BIGINT PRIMARY KEY,
+    first_sequence BIGINT NOT NULL,
+    entries        BIGINT NOT NULL,
+    hash           TEXT NOT NULL
+);
 
 CREATE TABLE events (
-    sequence   BIGINT PRIMARY KEY,
+    id         BIGSERIAL PRIMARY KEY,
+    sequence   BIGINT UNIQUE,
     type       TEXT NOT NULL,
     resource   TEXT NOT NULL,
     payload    TEXT NOT NULL,
     created_at BIGINT NOT NULL
 );
+CREATE INDEX events_unsealed ON events (id) WHERE sequence IS NULL;
+
+-- Append-only: a row may only be sealed once (sequence set), never otherwise changed or removed.
+CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' OR OLD.sequence IS NOT NULL
+       OR (NEW.id, NEW.hash, NEW.at, NEW.actor, NEW.roles, NEW.action, NEW.resource, NEW.reason, NEW.request_id, NEW.detail)
+          IS DISTINCT FROM
+          (OLD.id, OLD.hash, OLD.at, OLD.actor, OLD.roles, OLD.action, OLD.resource, OLD.reason, OLD.request_id, OLD.detail)
+    THEN
+        RAISE EXCEPTION 'audit_log is append-only';
+    END IF;
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
+FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+
+CREATE FUNCTION audit_blocks_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_blocks is append-only';
+END;
+$$;
+CREATE TRIGGER audit_blocks_no_change BEFORE UPDATE OR DELETE ON audit_blocks
+FOR EACH ROW EXECUTE FUNCTION audit_blocks_append_only();

@@ -28,7 +28,8 @@ impl AuditService for Api {
                 sql.push(" AND ");
                 hcrm_kit::filter::compile(&expr, query::AUDIT_FIELDS, &mut sql)?;
             }
-            let records = self.store.list_audit(&sql, before, size).await?;
+            self.store.seal().await?;
+            let records = hcrm_kit::ledger::list_audit(&self.store.db, &sql, before, size).await?;
             let next_page_token = match records.last() {
                 Some(last) if records.len() == size => self.pages.issue(&key, &last.sequence),
                 _ => String::new(),
@@ -63,7 +64,9 @@ impl AuditService for Api {
         request: Request<VerifyAuditLogRequest>,
     ) -> Result<Response<VerifyAuditLogResponse>, Status> {
         let (ctx, _) = self.authorize(&request, Perm::AuditRead, "VerifyAuditLog").await?;
-        let result = self.store.verify_audit().await;
+        let result = hcrm_kit::ledger::verify(&self.store.db)
+            .await
+            .map_err(hcrm_kit::ApiError::from);
         result
             .map(|v| {
                 let (first, problem) = v.first_broken.unwrap_or((0, String::new()));

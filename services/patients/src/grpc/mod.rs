@@ -7,9 +7,9 @@ pub mod patients;
 
 use crate::permissions::{PERMISSIONS, Perm};
 use crate::store::Store;
-use crate::store::ledger::AuditEntry;
 use hcrm_kit::ApiError;
 use hcrm_kit::auth::Scope;
+use hcrm_kit::ledger::AuditEntry;
 use hcrm_kit::paging::PageTokens;
 use hcrm_kit::request::RequestContext;
 use serde_json::json;
@@ -20,6 +20,8 @@ use tonic::{Request, Status};
 pub struct Api {
     pub store: Store,
     pub pages: PageTokens,
+    /// `true` once the server drains: streams end so the drain does not wait on them.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Api {

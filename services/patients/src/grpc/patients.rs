@@ -627,15 +627,36 @@ impl PatientService for Api {
             return Err(ctx.status(ApiError::invalid("types", "at most 20 types of 1–64 characters")));
         }
         let store = self.store.clone();
+        let mut stopping = self.stopping.clone();
         let output = async_stream(move |tx| async move {
             let mut cursor = req.after_sequence;
             loop {
                 // Register for wake-ups before reading, so a commit in between is not missed.
                 let notified = store.events_published.notified();
-                match store.events_after(cursor, &req.types, 500).await {
+                let events = match hcrm_kit::ledger::events_after(&store.db, cursor, &req.types, 500).await {
+                    Ok(events) if events.is_empty() => {
+                        // Nothing sealed yet: seal what is committed (the job may be asleep) and look again.
+                        match store.seal().await {
+                            Ok(()) => hcrm_kit::ledger::events_after(&store.db, cursor, &req.types, 500).await,
+                            Err(e) => {
+                                let _ = tx.send(Err(ctx.status(e))).await;
+                                return;
+                            }
+                        }
+                    }
+                    other => other,
+                };
+                match events {
                     Ok(events) if !events.is_empty() => {
-                        for event in events {
-                            cursor = event.sequence;
+                        for e in events {
+                            cursor = e.sequence;
+                            let event = Event {
+                                sequence: e.sequence,
+                                r#type: e.kind,
+                                resource: e.resource,
+                                occur_time: Some(hcrm_kit::time::to_timestamp(e.at)),
+                                payload_json: e.payload,
+                            };
                             if tx.send(Ok(event)).await.is_err() {
                                 return;
                             }
@@ -644,7 +665,7 @@ impl PatientService for Api {
                     }
                     Ok(_) => {}
                     Err(e) => {
-                        let _ = tx.send(Err(ctx.status(e))).await;
+                        let _ = tx.send(Err(ctx.status(e.into()))).await;
                         return;
                     }
                 }
@@ -653,6 +674,10 @@ impl PatientService for Api {
                     _ = notified => {}
                     _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
                     _ = tx.closed() => return,
+                    _ = async { let _ = stopping.wait_for(|s| *s).await; } => {
+                        let _ = tx.send(Err(Status::unavailable("server is shutting down; resume from your cursor on another replica"))).await;
+                        return;
+                    }
                 }
             }
         });

@@ -4,6 +4,26 @@ use crate::store::Store;
 use hcrm_kit::server::Job;
 use std::time::Duration;
 
+/// Seals committed audit entries and events: woken by every commit, and every second for
+/// commits made by other replicas.
+pub fn sealer(store: Store) -> Job {
+    Box::new(move |mut stop| {
+        Box::pin(async move {
+            loop {
+                tokio::select! {
+                    _ = store.unsealed.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+                if let Err(err) = store.seal().await {
+                    tracing::warn!(error = %err, "sealing the ledger failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        })
+    })
+}
+
 /// How long a create's request id is remembered: retries come within minutes, not days.
 pub const IDEMPOTENCY_RETENTION_MICROS: i64 = 24 * 3600 * 1_000_000;
 

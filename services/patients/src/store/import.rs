@@ -4,7 +4,6 @@
 
 use super::Store;
 use super::interactions::Recorded;
-use super::ledger::{self, AuditEntry, NewEvent};
 use super::patients::{View, name_of};
 use crate::domain::patient;
 use hcrm_kit::ApiError;
@@ -12,6 +11,7 @@ use hcrm_kit::auth::{Principal, Scope};
 use hcrm_kit::db::{Sql, Value};
 use hcrm_kit::db::{Tx, col};
 use hcrm_kit::error::is_unique_violation;
+use hcrm_kit::ledger::{self, AuditEntry, NewEvent};
 use hcrm_kit::time::now_micros;
 use hcrm_proto::patients::{ExternalId, Interaction, Patient, RowResult};
 use serde_json::json;
@@ -217,11 +217,11 @@ impl Store {
             }
         }
         results.sort_by_key(|r| r.index);
-        ledger::append(&mut tx, self.backend(), now, &ledger.audits, &ledger.events)
+        ledger::append(&mut tx, now, &ledger.audits, &ledger.events)
             .await
             .map_err(ImportError::db)?;
         tx.commit().await.map_err(ImportError::db)?;
-        self.published();
+        self.changed();
         Ok(results)
     }
 
@@ -442,9 +442,9 @@ impl Store {
                 Err(e) => return Err(e),
             }
         }
-        ledger::append(&mut tx, self.backend(), now, &audits, &events).await?;
+        ledger::append(&mut tx, now, &audits, &events).await?;
         tx.commit().await?;
-        self.published();
+        self.changed();
         Ok(results)
     }
 }

@@ -1,12 +1,12 @@
 //! The interaction timeline.
 
-use super::ledger::{self, AuditEntry, NewEvent};
 use super::patients::name_of as patient_name;
 use super::{Store, decode};
 use crate::domain::interaction::{is_visit, kind_name};
 use hcrm_kit::ApiError;
 use hcrm_kit::auth::{Principal, Scope};
 use hcrm_kit::db::{Sql, Tx, Value, col};
+use hcrm_kit::ledger::{self, AuditEntry, NewEvent};
 use hcrm_kit::time::{from_timestamp, now_micros, rfc3339, to_timestamp};
 use hcrm_proto::patients::{Interaction, InteractionKind};
 use prost::Message;
@@ -152,10 +152,10 @@ impl Store {
             .record_in_tx(&mut tx, principal, request_id, patient_id, i, now)
             .await?;
         if let Some((audit, event)) = ledger_rows {
-            ledger::append(&mut tx, self.backend(), now, &[audit], &[event]).await?;
+            ledger::append(&mut tx, now, &[audit], &[event]).await?;
         }
         tx.commit().await?;
-        self.published();
+        self.changed();
         Ok(match recorded {
             Recorded::New(i) | Recorded::Existing(i) => i,
         })

@@ -2,11 +2,8 @@
 //! placeholders and portable types (integers for times, text, bytes); the few dialect
 //! differences (`FOR UPDATE`, `BEGIN IMMEDIATE`) are chosen by [`Backend`].
 
-pub mod audit;
-pub mod events;
 pub mod import;
 pub mod interactions;
-pub mod ledger;
 pub mod organizations;
 pub mod patients;
 pub mod related;
@@ -23,7 +20,9 @@ pub struct Store {
     pub db: Db,
     pub sealer: Sealer,
     pub index: BlindIndex,
-    /// Woken after every commit that published events, for WatchEvents streams in this process.
+    /// Woken after every commit that wrote audit entries or events: the sealer job listens.
+    pub unsealed: Arc<Notify>,
+    /// Woken after every seal that published events: WatchEvents streams in this process listen.
     pub events_published: Arc<Notify>,
 }
 
@@ -33,6 +32,7 @@ impl Store {
             db,
             sealer,
             index,
+            unsealed: Arc::new(Notify::new()),
             events_published: Arc::new(Notify::new()),
         }
     }
@@ -50,9 +50,32 @@ impl Store {
         }
     }
 
-    /// Wakes local event watchers after a commit.
-    pub fn published(&self) {
-        self.events_published.notify_waiters();
+    /// Wakes the sealer after a commit that wrote to the ledger.
+    pub fn changed(&self) {
+        self.unsealed.notify_one();
+    }
+
+    /// Seals what is committed and wakes local watchers when events were published.
+    pub async fn seal(&self) -> Result<(), ApiError> {
+        let mut published = false;
+        loop {
+            let sealed = hcrm_kit::ledger::seal(&self.db).await?;
+            if sealed == hcrm_kit::ledger::Sealed::default() {
+                break;
+            }
+            published |= sealed.events > 0;
+        }
+        if published {
+            self.events_published.notify_waiters();
+        }
+        Ok(())
+    }
+
+    /// Appends one audit entry in its own transaction (denied attempts).
+    pub async fn audit_alone(&self, entry: hcrm_kit::ledger::AuditEntry) -> Result<(), ApiError> {
+        hcrm_kit::ledger::append_alone(&self.db, hcrm_kit::time::now_micros(), &[entry]).await?;
+        self.changed();
+        Ok(())
     }
 }
 

@@ -1,9 +1,9 @@
 //! Organisation records.
 
-use super::ledger::{self, AuditEntry};
 use super::{Store, decode};
 use hcrm_kit::ApiError;
 use hcrm_kit::db::{Sql, Value, col};
+use hcrm_kit::ledger::{self, AuditEntry};
 use hcrm_kit::request::RequestContext;
 use hcrm_kit::time::{now_micros, to_timestamp, to_timestamp_opt};
 use hcrm_proto::patients::Organization;
@@ -71,8 +71,9 @@ impl Store {
             self.remember(&mut tx, key, &name, now).await?;
         }
         let audit = AuditEntry::new(ctx, "organization.create", &name, "", json!({}));
-        ledger::append(&mut tx, self.backend(), now, &[audit], &[]).await?;
+        ledger::append(&mut tx, now, &[audit], &[]).await?;
         tx.commit().await?;
+        self.changed();
         self.get_org(&id).await
     }
 
@@ -137,8 +138,9 @@ impl Store {
             return Err(ApiError::Aborted("changed concurrently; retry".into()));
         }
         let audit = AuditEntry::new(ctx, "organization.update", &name_of(id), "", json!({ "fields": paths }));
-        ledger::append(&mut tx, self.backend(), now, &[audit], &[]).await?;
+        ledger::append(&mut tx, now, &[audit], &[]).await?;
         tx.commit().await?;
+        self.changed();
         self.get_org(id).await
     }
 
@@ -156,8 +158,9 @@ impl Store {
             return Err(ApiError::not_found(name_of(id)));
         }
         let audit = AuditEntry::new(ctx, "organization.delete", &name_of(id), "", json!({}));
-        ledger::append(&mut tx, self.backend(), now, &[audit], &[]).await?;
+        ledger::append(&mut tx, now, &[audit], &[]).await?;
         tx.commit().await?;
+        self.changed();
         self.get_org(id).await
     }
 

@@ -1,6 +1,5 @@
 //! Patient records.
 
-use super::ledger::{self, AuditEntry, NewEvent};
 use super::{Store, decode};
 use crate::domain::names::name_keys;
 use crate::domain::patient::{self, Protected};
@@ -8,6 +7,7 @@ use hcrm_kit::ApiError;
 use hcrm_kit::auth::Scope;
 use hcrm_kit::db::{Sql, Tx, Value, col};
 use hcrm_kit::error::is_unique_violation;
+use hcrm_kit::ledger::{self, AuditEntry, NewEvent};
 use hcrm_kit::request::RequestContext;
 use hcrm_kit::time::{now_micros, to_timestamp, to_timestamp_opt};
 use hcrm_proto::patients::{ExternalId, Patient};
@@ -152,7 +152,7 @@ impl Store {
     }
 
     /// Seals the protected part of `p` (removing it from `p`) for the record `name`.
-    fn seal(&self, p: &mut Patient, name: &str) -> (Option<String>, Option<String>) {
+    fn seal_protected(&self, p: &mut Patient, name: &str) -> (Option<String>, Option<String>) {
         let protected = Protected::take_from(p);
         let hash =
             (!protected.identity_number.is_empty()).then(|| self.index.hash("identity", &protected.identity_number));
@@ -354,11 +354,11 @@ impl Store {
             resource: name.clone(),
             payload: json!({ "patient": name, "code": p.code, "department": p.department }),
         };
-        ledger::append(&mut tx, self.backend(), now, &[audit], &[event])
+        ledger::append(&mut tx, now, &[audit], &[event])
             .await
             .map_err(CreateError::db)?;
         tx.commit().await.map_err(CreateError::db)?;
-        self.published();
+        self.changed();
         Ok(self.get_patient(&id, &Scope::All, View::Masked).await?)
     }
 
@@ -397,7 +397,7 @@ impl Store {
     fn insert_values(&self, id: &str, p: &mut Patient, now: i64) -> Vec<Value> {
         let name = name_of(id);
         let c = columns(p);
-        let (sealed, hash) = self.seal(p, &name);
+        let (sealed, hash) = self.seal_protected(p, &name);
         let code = std::mem::take(&mut p.code);
         let doc = p.encode_to_vec();
         p.code = code.clone();
@@ -448,7 +448,7 @@ impl Store {
     ) -> Result<bool, sqlx::Error> {
         let name = name_of(id);
         let c = columns(p);
-        let (sealed, hash) = self.seal(p, &name);
+        let (sealed, hash) = self.seal_protected(p, &name);
         let code = std::mem::take(&mut p.code);
         let doc = p.encode_to_vec();
         p.code = code.clone();
@@ -550,8 +550,9 @@ impl Store {
         let row = self.load_row(&mut tx, id, scope).await?;
         let mut p = self.to_patient(row, View::Full)?;
         let audit = AuditEntry::new(ctx, "patient.read_protected", &p.name, reason, json!({}));
-        ledger::append(&mut tx, self.backend(), now_micros(), &[audit], &[]).await?;
+        ledger::append(&mut tx, now_micros(), &[audit], &[]).await?;
         tx.commit().await?;
+        self.changed();
         p.external_ids = self.external_ids(id).await?;
         Ok(p)
     }
@@ -627,9 +628,9 @@ impl Store {
             resource: name.clone(),
             payload: json!({ "patient": name, "fields": paths, "department": current.department }),
         };
-        ledger::append(&mut tx, self.backend(), now, &[audit], &[event]).await?;
+        ledger::append(&mut tx, now, &[audit], &[event]).await?;
         tx.commit().await?;
-        self.published();
+        self.changed();
         self.get_patient(id, &Scope::All, View::Masked).await
     }
 
@@ -683,9 +684,9 @@ impl Store {
             resource: name.clone(),
             payload: json!({ "patient": name }),
         };
-        ledger::append(&mut tx, self.backend(), now, &[audit], &[event]).await?;
+        ledger::append(&mut tx, now, &[audit], &[event]).await?;
         tx.commit().await?;
-        self.published();
+        self.changed();
         self.get_patient(id, &Scope::All, View::Masked).await
     }
 
@@ -862,9 +863,9 @@ impl Store {
             resource: s.clone(),
             payload: detail,
         };
-        ledger::append(&mut tx, self.backend(), now, &audits, &[event]).await?;
+        ledger::append(&mut tx, now, &audits, &[event]).await?;
         tx.commit().await?;
-        self.published();
+        self.changed();
         let p = self.get_patient(survivor_id, &Scope::All, View::Masked).await?;
         Ok((p, moved_related, moved_interactions, moved_ids))
     }

@@ -1,11 +1,11 @@
 //! Related persons of a patient.
 
-use super::ledger::{self, AuditEntry};
 use super::patients::name_of as patient_name;
 use super::{Store, decode};
 use hcrm_kit::ApiError;
 use hcrm_kit::auth::Scope;
 use hcrm_kit::db::col;
+use hcrm_kit::ledger::{self, AuditEntry};
 use hcrm_kit::request::RequestContext;
 use hcrm_kit::time::{now_micros, to_timestamp};
 use hcrm_proto::patients::RelatedPerson;
@@ -94,8 +94,9 @@ impl Store {
             self.remember(&mut tx, key, &name, now).await?;
         }
         let audit = AuditEntry::new(ctx, "related_person.create", &name, "", json!({}));
-        ledger::append(&mut tx, self.backend(), now, &[audit], &[]).await?;
+        ledger::append(&mut tx, now, &[audit], &[]).await?;
         tx.commit().await?;
+        self.changed();
         self.get_related(patient_id, &id, scope).await
     }
 
@@ -170,8 +171,9 @@ impl Store {
         }
         let name = name_of(patient_id, id);
         let audit = AuditEntry::new(ctx, "related_person.update", &name, "", json!({ "fields": paths }));
-        ledger::append(&mut tx, self.backend(), now, &[audit], &[]).await?;
+        ledger::append(&mut tx, now, &[audit], &[]).await?;
         tx.commit().await?;
+        self.changed();
         self.get_related(patient_id, id, scope).await
     }
 
@@ -194,8 +196,9 @@ impl Store {
         }
         let name = name_of(patient_id, id);
         let audit = AuditEntry::new(ctx, "related_person.delete", &name, "", json!({}));
-        ledger::append(&mut tx, self.backend(), now_micros(), &[audit], &[]).await?;
+        ledger::append(&mut tx, now_micros(), &[audit], &[]).await?;
         tx.commit().await?;
+        self.changed();
         Ok(())
     }
 

@@ -66,6 +66,28 @@ async fn audit_chain_detects_tampering(backend: TestBackend) {
         .into_inner();
     assert!(!verified.intact);
     assert_eq!(verified.first_broken_sequence, 1);
+    assert!(verified.problem.contains("changed"), "{verified:?}");
+
+    // Deleting a row is caught too: the block no longer matches.
+    let drop_delete = match backend {
+        TestBackend::Sqlite => "DROP TRIGGER audit_log_no_delete",
+        TestBackend::Postgres => "SELECT 1",
+    };
+    sqlx::query(drop_delete).execute(&pool).await.unwrap();
+    sqlx::query("UPDATE audit_log SET actor = 'admin-user' WHERE sequence = 1")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM audit_log WHERE sequence = 2")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let verified = auditor
+        .verify_audit_log(VerifyAuditLogRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!verified.intact, "{verified:?}");
     pool.close().await;
     svc.stop().await;
 }

@@ -8,6 +8,7 @@ use prost_types::FieldMask;
 use tonic::Code;
 
 both_backends!(
+    concurrent_writers_publish_every_event_once_in_order,
     same_request_id_ten_times_makes_one_patient,
     one_etag_two_updates_one_wins,
     same_identity_ten_times_makes_one_patient
@@ -99,5 +100,51 @@ async fn same_identity_ten_times_makes_one_patient(backend: TestBackend) {
         }
     }
     assert_eq!(svc.count("patients").await, 1);
+    svc.stop().await;
+}
+
+async fn concurrent_writers_publish_every_event_once_in_order(backend: TestBackend) {
+    use futures::StreamExt;
+    let svc = Service::start(backend).await;
+    let calls = (0..20).map(|i| {
+        let mut client = svc.patients(Role::Guide);
+        let p = Patient {
+            display_name: format!("并发{i}"),
+            ..Default::default()
+        };
+        async move {
+            client
+                .create_patient(CreatePatientRequest {
+                    patient: Some(p),
+                    ..Default::default()
+                })
+                .await
+        }
+    });
+    for r in futures::future::join_all(calls).await {
+        r.expect("create");
+    }
+    let mut feed = svc
+        .patients(Role::Integration)
+        .watch_events(WatchEventsRequest {
+            after_sequence: 0,
+            types: vec!["patient.created".into()],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut sequences = Vec::new();
+    let mut resources = std::collections::HashSet::new();
+    while sequences.len() < 20 {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(10), feed.next())
+            .await
+            .expect("event in time")
+            .unwrap()
+            .unwrap();
+        sequences.push(event.sequence);
+        resources.insert(event.resource);
+    }
+    assert!(sequences.windows(2).all(|w| w[0] < w[1]), "{sequences:?}");
+    assert_eq!(resources.len(), 20);
     svc.stop().await;
 }

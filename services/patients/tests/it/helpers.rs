@@ -119,15 +119,17 @@ impl Service {
         let cfg = hcrm_patients::Config {
             database_url: Some(Secret::new(db.url.clone())),
         };
+        let (shutdown, stopping) = hcrm_kit::server::shutdown_channel();
         let deps = hcrm_patients::Deps {
             authenticator: auth,
             data,
             security,
             server: server.clone(),
+            stopping,
         };
         let built = hcrm_patients::build(&cfg, deps).await.expect("build patients");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let handle = hcrm_kit::server::start(vec![built], listener, None, &server)
+        let handle = hcrm_kit::server::start(vec![built], listener, None, &server, shutdown)
             .await
             .expect("start");
         let channel = Channel::from_shared(format!("http://{}", handle.grpc_addr))
