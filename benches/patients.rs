@@ -407,7 +407,7 @@ async fn echo_ceiling(rows: &mut Vec<Row>) {
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))),
     );
     let channel = Channel::from_shared(format!("http://{addr}"))
         .unwrap()

@@ -117,7 +117,7 @@ fn block_hash(prev: &str, first: i64, last: i64, row_hashes: &[String]) -> Strin
 }
 
 /// Rows per multi-row INSERT (keeps well under both backends' parameter limits).
-const CHUNK: usize = 200;
+const CHUNK: usize = 40;
 /// Rows sealed per block at most.
 const SEAL_BATCH: i64 = 5_000;
 

@@ -154,7 +154,11 @@ pub async fn start(
         tokio::time::sleep(drain_delay).await;
         let _ = drain_started_tx.send(());
     };
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);
+    // Without TCP_NODELAY a response split into headers, body and trailers waits on delayed
+    // ACKs: ~40 ms per call.
+    let incoming = tonic::transport::server::TcpIncoming::from(grpc)
+        .with_nodelay(Some(true))
+        .with_keepalive(Some(Duration::from_secs(60)));
     let serve = server
         .add_routes(routes.routes())
         .serve_with_incoming_shutdown(incoming, signal);

@@ -18,7 +18,7 @@ use serde_json::json;
 use std::collections::HashMap;
 
 /// Values per `IN (…)` list or multi-row insert in bulk lookups.
-const LOOKUP_CHUNK: usize = 500;
+const LOOKUP_CHUNK: usize = 100;
 
 /// Appends `v1, v2, …)` as bound values.
 fn push_list(sql: &mut Sql, values: impl Iterator<Item = String>) {

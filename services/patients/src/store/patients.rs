@@ -24,8 +24,10 @@ const INSERT_COLUMNS: &str = "id, code, display_name, name_pinyin, name_initials
     email, occupation, industry, education, marital_status, income_band, province, city, department, intent_grade, \
     value_tier, vip, do_not_contact, tags, identity_hash, protected, doc, version, created_at, updated_at, deceased";
 
-/// Rows per multi-row INSERT: 30 values each stays far below both backends' parameter limits.
-const INSERT_CHUNK: usize = 200;
+/// Rows per multi-row INSERT. sqlx looks up every numbered parameter by name, which is
+/// quadratic in the parameter count on SQLite: a few hundred parameters per statement is the
+/// sweet spot (measured in benches/patients.rs).
+const INSERT_CHUNK: usize = 16;
 
 /// How much of a patient to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
