@@ -38,7 +38,12 @@ pub struct Migrations {
 /// A service's database.
 #[derive(Debug, Clone)]
 pub struct Db {
+    /// For reads (and single statements that write).
     pub pool: AnyPool,
+    /// For write transactions. On SQLite one connection: writers queue here instead of
+    /// sleeping in SQLite's busy handler (which costs milliseconds per collision); on PostgreSQL
+    /// the same pool as `pool`.
+    writer: AnyPool,
     pub backend: Backend,
 }
 
@@ -64,8 +69,20 @@ impl Db {
             }
             _ => url.to_string(),
         };
-        let options = AnyPoolOptions::new()
-            .max_connections(cfg.max_connections.max(1))
+        let pool = Self::pool_options(backend, cfg.max_connections.max(1), cfg)
+            .connect(&url)
+            .await
+            .with_context(|| format!("connecting to the {backend:?} database"))?;
+        let writer = match backend {
+            Backend::Sqlite => Self::pool_options(backend, 1, cfg).connect(&url).await?,
+            Backend::Postgres => pool.clone(),
+        };
+        Ok(Db { pool, writer, backend })
+    }
+
+    fn pool_options(backend: Backend, connections: u32, cfg: &DataConfig) -> AnyPoolOptions {
+        AnyPoolOptions::new()
+            .max_connections(connections)
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(cfg.acquire_timeout_secs.max(1)))
             .idle_timeout(Duration::from_secs(600))
@@ -89,12 +106,7 @@ impl Db {
                     }
                     Ok(())
                 })
-            });
-        let pool = options
-            .connect(&url)
-            .await
-            .with_context(|| format!("connecting to the {backend:?} database"))?;
-        Ok(Db { pool, backend })
+            })
     }
 
     /// Applies the migrations of this backend. On PostgreSQL sqlx takes an advisory lock, so
@@ -112,8 +124,8 @@ impl Db {
     /// (`BEGIN IMMEDIATE`), so a read-then-write cannot fail with SQLITE_BUSY halfway.
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.writer.begin().await,
         }
     }
 }

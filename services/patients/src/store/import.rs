@@ -113,6 +113,15 @@ impl Store {
         rows: &[PatientRow],
     ) -> Result<Vec<RowResult>, ImportError> {
         let mut tx = self.db.begin_write().await.map_err(ImportError::db)?;
+        if self.backend() == hcrm_kit::db::Backend::Postgres {
+            // During a bulk load the planner's statistics lag far behind the table (it may think
+            // external_ids is empty and scan it for every lookup); these lookups are always
+            // point lookups on unique indexes.
+            sqlx::query("SET LOCAL enable_seqscan = off")
+                .execute(&mut *tx)
+                .await
+                .map_err(ImportError::db)?;
+        }
         let now = now_micros();
         let mut ledger = Ledger {
             audits: Vec::new(),

@@ -222,10 +222,12 @@ impl Store {
 
     /// Deletes idempotency records created before `cutoff`; returns how many.
     pub async fn forget_request_ids(&self, cutoff: i64) -> Result<u64, ApiError> {
+        let mut tx = self.db.begin_write().await?;
         let done = sqlx::query("DELETE FROM idempotency WHERE created_at < $1")
             .bind(cutoff)
-            .execute(&self.db.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 
