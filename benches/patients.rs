@@ -134,9 +134,15 @@ async fn start_server(data_dir: &std::path::Path, database_url: &str, target: &s
         .env("HCRM__SERVER__ADMIN_ADDR", format!("127.0.0.1:{}", free_port()))
         .env("HCRM__AUTH__HS256_SECRET", SECRET)
         .env("HCRM__PATIENTS__DATABASE_URL", database_url)
-        .env("HCRM__TELEMETRY__LOG_LEVEL", "warn")
+        .env(
+            "HCRM__TELEMETRY__LOG_LEVEL",
+            std::env::var("BENCH_SERVER_LOG_LEVEL").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(match std::env::var("BENCH_SERVER_LOG") {
+            Ok(path) => Stdio::from(std::fs::File::create(path).expect("server log file")),
+            Err(_) => Stdio::null(),
+        })
         .spawn()
         .expect("start hcrm");
     let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect_lazy();

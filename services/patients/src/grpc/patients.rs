@@ -344,7 +344,14 @@ impl PatientService for Api {
                     }
                 }
                 for batch in valid.chunks(IMPORT_BATCH) {
-                    match store.import_patients(&ctx.principal, &ctx.request_id, batch).await {
+                    let started = std::time::Instant::now();
+                    let done = store.import_patients(&ctx.principal, &ctx.request_id, batch).await;
+                    tracing::debug!(
+                        rows = batch.len(),
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "import batch"
+                    );
+                    match done {
                         Ok(mut r) => results.append(&mut r),
                         Err(e) => {
                             let _ = tx.send(Err(ctx.status(e))).await;

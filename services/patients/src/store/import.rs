@@ -250,9 +250,16 @@ impl Store {
         let mut out = HashMap::new();
         for (source, ids) in by_source {
             for chunk in ids.chunks(LOOKUP_CHUNK) {
-                let mut sql = Sql::new("SELECT external_id, patient_id FROM external_ids WHERE source_system = ");
-                sql.bind(Value::Text(source.to_string())).push(" AND external_id IN (");
-                push_list(&mut sql, chunk.iter().map(|s| s.to_string()));
+                // A join against VALUES, not `IN (…)`: PostgreSQL then looks each id up in the
+                // primary key instead of filtering every row of the source system.
+                let mut sql = Sql::new("SELECT e.external_id, e.patient_id FROM (VALUES ");
+                for (n, id) in chunk.iter().enumerate() {
+                    sql.push(if n > 0 { ", (" } else { "(" })
+                        .bind(Value::Text(id.to_string()))
+                        .push(")");
+                }
+                sql.push(") AS v JOIN external_ids e ON e.external_id = v.column1 AND e.source_system = ");
+                sql.bind(Value::Text(source.to_string()));
                 for r in sql.query().fetch_all(&mut **tx).await? {
                     out.insert(
                         (source.to_string(), col::<String>(&r, "external_id")?),
