@@ -94,9 +94,6 @@ impl Db {
                             "PRAGMA synchronous = NORMAL",
                             "PRAGMA busy_timeout = 10000",
                             "PRAGMA foreign_keys = ON",
-                            // 32 MiB of page cache (the default is 2 MiB): index maintenance on
-                            // a table of 100,000 rows otherwise rereads pages from the OS.
-                            "PRAGMA cache_size = -32768",
                         ],
                         // A dead peer must not hang a query forever.
                         Backend::Postgres => &[

@@ -528,17 +528,42 @@ impl Store {
 
     /// Reads a patient (soft-deleted ones too: their delete_time says so).
     pub async fn get_patient(&self, id: &str, scope: &Scope, view: View) -> Result<Patient, ApiError> {
-        let sql = format!("SELECT {COLUMNS} FROM patients WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        // One round trip: the external ids come along as `source:id` lines (source systems are
+        // lower-case codes without `:`, external ids printable ASCII without line breaks).
+        let aggregate = match self.backend() {
+            hcrm_kit::db::Backend::Sqlite => "group_concat(source_system || ':' || external_id, char(10))",
+            hcrm_kit::db::Backend::Postgres => {
+                "string_agg(source_system || ':' || external_id, chr(10) ORDER BY source_system, external_id)"
+            }
+        };
+        let sql = format!(
+            "SELECT {COLUMNS}, (SELECT {aggregate} FROM external_ids WHERE patient_id = patients.id) AS ext \
+             FROM patients WHERE id = $1"
+        );
+        let found = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(&self.db.pool)
-            .await?
-            .map(|r| Row::read(&r))
-            .transpose()?
-            .filter(|r| scope.covers(&r.department))
-            .ok_or_else(|| ApiError::not_found(name_of(id)))?;
+            .await?;
+        let Some(found) = found else {
+            return Err(ApiError::not_found(name_of(id)));
+        };
+        let row = Row::read(&found)?;
+        if !scope.covers(&row.department) {
+            return Err(ApiError::not_found(name_of(id)));
+        }
+        let ext: Option<String> = col(&found, "ext")?;
         let mut p = self.to_patient(row, view)?;
-        p.external_ids = self.external_ids(id).await?;
+        let mut ids: Vec<ExternalId> = ext
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| line.split_once(':'))
+            .map(|(source, id)| ExternalId {
+                source_system: source.to_string(),
+                external_id: id.to_string(),
+            })
+            .collect();
+        ids.sort_by(|a, b| (&a.source_system, &a.external_id).cmp(&(&b.source_system, &b.external_id)));
+        p.external_ids = ids;
         Ok(p)
     }
 

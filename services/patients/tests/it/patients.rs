@@ -283,10 +283,16 @@ async fn merge_moves_everything(backend: TestBackend) {
             phones: vec!["13700000002".into()],
             identity_type: IdentityType::ResidentId as i32,
             identity_number: resident_id("19800101", 12),
-            external_ids: vec![ExternalId {
-                source_system: "his".into(),
-                external_id: "H-1".into(),
-            }],
+            external_ids: vec![
+                ExternalId {
+                    source_system: "his".into(),
+                    external_id: "H-1".into(),
+                },
+                ExternalId {
+                    source_system: "emr".into(),
+                    external_id: "E:7,8".into(),
+                },
+            ],
             ..Default::default()
         },
     )
@@ -333,10 +339,15 @@ async fn merge_moves_everything(backend: TestBackend) {
             merged.moved_interactions,
             merged.moved_external_ids
         ),
-        (1, 1, 1)
+        (1, 1, 2)
     );
     let survivor = merged.survivor.unwrap();
-    assert_eq!(survivor.external_ids.len(), 1);
+    let ids: Vec<(&str, &str)> = survivor
+        .external_ids
+        .iter()
+        .map(|e| (e.source_system.as_str(), e.external_id.as_str()))
+        .collect();
+    assert_eq!(ids, vec![("emr", "E:7,8"), ("his", "H-1")]);
     assert_eq!(survivor.phones, vec!["13700000001", "13700000002"]);
     assert!(survivor.identity_number.ends_with(&resident_id("19800101", 12)[14..]));
     assert_eq!(survivor.customer_class, CustomerClass::Active as i32);
