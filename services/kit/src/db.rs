@@ -174,6 +174,29 @@ impl Sql {
         self
     }
 
+    /// Appends another statement's text and values, renumbering its placeholders after ours
+    /// (its text holds no user input, only `$n` placeholders, so this is a plain rewrite).
+    pub fn append_renumbered(&mut self, other: &Sql) -> &mut Self {
+        let offset = self.args.len();
+        let mut chars = other.text.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '$' && chars.peek().is_some_and(|d| d.is_ascii_digit()) {
+                let mut n = String::new();
+                while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
+                    n.push(d);
+                    chars.next();
+                }
+                let n: usize = n.parse().expect("digits");
+                self.text.push('$');
+                self.text.push_str(&(n + offset).to_string());
+            } else {
+                self.text.push(c);
+            }
+        }
+        self.args.extend(other.args.iter().cloned());
+        self
+    }
+
     /// The query, ready to run.
     pub fn query(&self) -> sqlx::query::Query<'_, Any, sqlx::any::AnyArguments> {
         let mut query = sqlx::query(sqlx::AssertSqlSafe(self.text.as_str()));
@@ -215,5 +238,16 @@ mod tests {
         sql.bind(Value::Int(1)).push(" AND b = ").bind(Value::Text("x".into()));
         assert_eq!(sql.text, "SELECT * FROM t WHERE a = $1 AND b = $2");
         assert_eq!(sql.args.len(), 2);
+    }
+
+    #[test]
+    fn appended_statements_are_renumbered() {
+        let mut a = Sql::new("SELECT 1 WHERE x = ");
+        a.bind(Value::Int(1));
+        let mut b = Sql::new("y = ");
+        b.bind(Value::Int(2)).push(" AND z = ").bind(Value::Int(3));
+        a.push(" AND ").append_renumbered(&b);
+        assert_eq!(a.text, "SELECT 1 WHERE x = $1 AND y = $2 AND z = $3");
+        assert_eq!(a.args, vec![Value::Int(1), Value::Int(2), Value::Int(3)]);
     }
 }

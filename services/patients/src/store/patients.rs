@@ -774,11 +774,24 @@ impl Store {
         &self,
         probes: &[(Sql, i32, &'static str)],
     ) -> Result<Vec<(String, i32, &'static str)>, ApiError> {
-        let mut out = Vec::new();
-        for (sql, score, matched) in probes {
-            for r in sql.query().fetch_all(&self.db.pool).await? {
-                out.push((col::<String>(&r, "id")?, *score, *matched));
+        if probes.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One round trip: every probe is a subquery of one UNION ALL, tagged with its index.
+        let mut all = Sql::default();
+        for (k, (sql, _, _)) in probes.iter().enumerate() {
+            if k > 0 {
+                all.push(" UNION ALL ");
             }
+            all.push(&format!("SELECT id, CAST({k} AS BIGINT) AS probe FROM ("));
+            all.append_renumbered(sql);
+            all.push(&format!(") p{k}"));
+        }
+        let mut out = Vec::new();
+        for r in all.query().fetch_all(&self.db.pool).await? {
+            let k = col::<i64>(&r, "probe")? as usize;
+            let (_, score, matched) = &probes[k];
+            out.push((col::<String>(&r, "id")?, *score, *matched));
         }
         Ok(out)
     }
