@@ -313,58 +313,20 @@ impl PatientService for Api {
         request: Request<Streaming<ImportPatientsRequest>>,
     ) -> Result<Response<Self::ImportPatientsStream>, Status> {
         let (ctx, _scope) = self.authorize(&request, Perm::Import, "ImportPatients").await?;
-        let mut input = request.into_inner();
         let store = self.store.clone();
-        let output = async_stream(move |tx| async move {
-            let mut index: i64 = 0;
-            while let Some(message) = input.next().await {
-                let message = match message {
-                    Ok(m) => m,
-                    Err(status) => {
-                        let _ = tx.send(Err(status)).await;
-                        return;
-                    }
-                };
-                if message.rows.len() > IMPORT_MAX_ROWS_PER_MESSAGE {
-                    let err = ApiError::invalid(
-                        "rows",
-                        format!("at most {IMPORT_MAX_ROWS_PER_MESSAGE} rows per message"),
-                    );
-                    let _ = tx.send(Err(ctx.status(err))).await;
-                    return;
-                }
-                let mut results = Vec::with_capacity(message.rows.len());
-                let mut valid = Vec::with_capacity(message.rows.len());
-                for row in message.rows {
-                    let i = index;
-                    index += 1;
-                    match valid_import_row(i, row) {
-                        Ok(row) => valid.push(row),
-                        Err(e) => results.push(failed(i, &e)),
-                    }
-                }
-                for batch in valid.chunks(IMPORT_BATCH) {
-                    let started = std::time::Instant::now();
-                    let done = store.import_patients(&ctx.principal, &ctx.request_id, batch).await;
-                    tracing::debug!(
-                        rows = batch.len(),
-                        elapsed_ms = started.elapsed().as_millis() as u64,
-                        "import batch"
-                    );
-                    match done {
-                        Ok(mut r) => results.append(&mut r),
-                        Err(e) => {
-                            let _ = tx.send(Err(ctx.status(e))).await;
-                            return;
-                        }
-                    }
-                }
-                results.sort_by_key(|r| r.index);
-                if tx.send(Ok(ImportPatientsResponse { results })).await.is_err() {
-                    return;
-                }
-            }
-        });
+        let principal = ctx.principal.clone();
+        let request_id = ctx.request_id.clone();
+        let output = import_stream(
+            ctx,
+            request.into_inner(),
+            |m: ImportPatientsRequest| m.rows,
+            |i, row, _now| valid_import_row(i, row),
+            move |batch: Vec<PatientRow>| {
+                let (store, principal, request_id) = (store.clone(), principal.clone(), request_id.clone());
+                async move { store.import_patients(&principal, &request_id, &batch).await }
+            },
+            |results| ImportPatientsResponse { results },
+        );
         Ok(Response::new(output))
     }
 
@@ -569,52 +531,20 @@ impl PatientService for Api {
         request: Request<Streaming<ImportInteractionsRequest>>,
     ) -> Result<Response<Self::ImportInteractionsStream>, Status> {
         let (ctx, _scope) = self.authorize(&request, Perm::Import, "ImportInteractions").await?;
-        let mut input = request.into_inner();
         let store = self.store.clone();
-        let output = async_stream(move |tx| async move {
-            let mut index: i64 = 0;
-            while let Some(message) = input.next().await {
-                let message = match message {
-                    Ok(m) => m,
-                    Err(status) => {
-                        let _ = tx.send(Err(status)).await;
-                        return;
-                    }
-                };
-                if message.rows.len() > IMPORT_MAX_ROWS_PER_MESSAGE {
-                    let err = ApiError::invalid(
-                        "rows",
-                        format!("at most {IMPORT_MAX_ROWS_PER_MESSAGE} rows per message"),
-                    );
-                    let _ = tx.send(Err(ctx.status(err))).await;
-                    return;
-                }
-                let now = hcrm_kit::time::now_micros();
-                let mut results = Vec::new();
-                let mut valid = Vec::new();
-                for row in message.rows {
-                    let i = index;
-                    index += 1;
-                    match valid_interaction_row(i, row, now) {
-                        Ok(row) => valid.push(row),
-                        Err(e) => results.push(failed(i, &e)),
-                    }
-                }
-                for batch in valid.chunks(IMPORT_BATCH) {
-                    match store.import_interactions(&ctx.principal, &ctx.request_id, batch).await {
-                        Ok(mut r) => results.append(&mut r),
-                        Err(e) => {
-                            let _ = tx.send(Err(ctx.status(e))).await;
-                            return;
-                        }
-                    }
-                }
-                results.sort_by_key(|r| r.index);
-                if tx.send(Ok(ImportInteractionsResponse { results })).await.is_err() {
-                    return;
-                }
-            }
-        });
+        let principal = ctx.principal.clone();
+        let request_id = ctx.request_id.clone();
+        let output = import_stream(
+            ctx,
+            request.into_inner(),
+            |m: ImportInteractionsRequest| m.rows,
+            valid_interaction_row,
+            move |batch: Vec<InteractionRow>| {
+                let (store, principal, request_id) = (store.clone(), principal.clone(), request_id.clone());
+                async move { store.import_interactions(&principal, &request_id, &batch).await }
+            },
+            |results| ImportInteractionsResponse { results },
+        );
         Ok(Response::new(output))
     }
 
@@ -771,6 +701,73 @@ fn valid_interaction_row(index: i64, row: ImportInteractionRow, now: i64) -> Res
         patient_id,
         patient_external,
         interaction: i,
+    })
+}
+
+/// Runs a bulk-intake stream: each message's rows are validated (a wrong row fails alone), the
+/// valid ones committed in batches, and one response carries a result per row of the message.
+/// A broken input stream or a failing database ends the stream with that status.
+fn import_stream<M, R, V, Out, Fut>(
+    ctx: hcrm_kit::request::RequestContext,
+    mut input: Streaming<M>,
+    rows_of: fn(M) -> Vec<R>,
+    validate: fn(i64, R, i64) -> Result<V, ApiError>,
+    commit: impl Fn(Vec<V>) -> Fut + Send + 'static,
+    respond: fn(Vec<RowResult>) -> Out,
+) -> ServerStream<Out>
+where
+    M: Send + 'static,
+    R: Send + 'static,
+    V: Send + 'static,
+    Out: Send + 'static,
+    Fut: std::future::Future<Output = Result<Vec<RowResult>, ApiError>> + Send,
+{
+    async_stream(move |tx| async move {
+        let mut index: i64 = 0;
+        while let Some(message) = input.next().await {
+            let rows = match message {
+                Ok(m) => rows_of(m),
+                Err(status) => {
+                    let _ = tx.send(Err(status)).await;
+                    return;
+                }
+            };
+            if rows.len() > IMPORT_MAX_ROWS_PER_MESSAGE {
+                let err = ApiError::invalid(
+                    "rows",
+                    format!("at most {IMPORT_MAX_ROWS_PER_MESSAGE} rows per message"),
+                );
+                let _ = tx.send(Err(ctx.status(err))).await;
+                return;
+            }
+            let now = hcrm_kit::time::now_micros();
+            let mut results = Vec::with_capacity(rows.len());
+            let mut valid = Vec::with_capacity(rows.len());
+            for row in rows {
+                match validate(index, row, now) {
+                    Ok(row) => valid.push(row),
+                    Err(e) => results.push(failed(index, &e)),
+                }
+                index += 1;
+            }
+            while !valid.is_empty() {
+                let rest = valid.split_off(valid.len().min(IMPORT_BATCH));
+                let batch = std::mem::replace(&mut valid, rest);
+                let (rows, started) = (batch.len(), std::time::Instant::now());
+                match commit(batch).await {
+                    Ok(mut r) => results.append(&mut r),
+                    Err(e) => {
+                        let _ = tx.send(Err(ctx.status(e))).await;
+                        return;
+                    }
+                }
+                tracing::debug!(rows, elapsed_ms = started.elapsed().as_millis() as u64, "import batch");
+            }
+            results.sort_by_key(|r| r.index);
+            if tx.send(Ok(respond(results))).await.is_err() {
+                return;
+            }
+        }
     })
 }
 

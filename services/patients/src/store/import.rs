@@ -72,6 +72,26 @@ struct Ledger {
     events: Vec<NewEvent>,
 }
 
+impl Ledger {
+    /// The audit entry and event of a patient created by the import.
+    fn created(&mut self, principal: &Principal, request_id: &str, name: &str, source: &str, p: &Patient) {
+        let detail = json!({ "source": source });
+        self.audits.push(AuditEntry::by(
+            principal,
+            request_id,
+            "patient.import_create",
+            name,
+            "",
+            detail,
+        ));
+        self.events.push(NewEvent {
+            kind: "patient.created",
+            resource: name.to_string(),
+            payload: json!({ "patient": name, "code": p.code, "source": source, "department": p.department }),
+        });
+    }
+}
+
 impl Store {
     /// Upserts patient rows by (source system, external id).
     pub async fn import_patients(
@@ -190,19 +210,7 @@ impl Store {
             code_holders.insert(p.code.clone(), id.clone());
             let name = name_of(&id);
             let source = format!("{}:{}", row.external.source_system, row.external.external_id);
-            ledger.audits.push(AuditEntry::by(
-                principal,
-                request_id,
-                "patient.import_create",
-                &name,
-                "",
-                json!({ "source": source }),
-            ));
-            ledger.events.push(NewEvent {
-                kind: "patient.created",
-                resource: name.clone(),
-                payload: json!({ "patient": name, "code": p.code, "source": source, "department": p.department }),
-            });
+            ledger.created(principal, request_id, &name, &source, &p);
             results.push(ok(row.index, name, true));
             new_links.push((row.external.clone(), id.clone()));
             new_rows.push((id, p));
@@ -369,19 +377,7 @@ impl Store {
                     .await
                     .map_err(ImportError::db)?;
                 let name = name_of(&id);
-                ledger.audits.push(AuditEntry::by(
-                    principal,
-                    request_id,
-                    "patient.import_create",
-                    &name,
-                    "",
-                    json!({ "source": source }),
-                ));
-                ledger.events.push(NewEvent {
-                    kind: "patient.created",
-                    resource: name.clone(),
-                    payload: json!({ "patient": name, "code": p.code, "source": source, "department": p.department }),
-                });
+                ledger.created(principal, request_id, &name, &source, &p);
                 Ok(ok(row.index, name, true))
             }
         }
