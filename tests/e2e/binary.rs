@@ -289,6 +289,14 @@ fn cli_lists_targets_and_checks_configuration() {
         .unwrap();
     assert!(!out.status.success(), "a misspelt key is an error");
     assert!(String::from_utf8_lossy(&out.stderr).contains("grpc_adr"));
+    // `config check` validates and changes nothing: no keys are generated.
+    let out = Command::new(BIN)
+        .args(["config", "check", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!dir.path().join("keys").exists(), "config check generated keys");
     let out = Command::new(BIN)
         .args(["config", "check", "--config"])
         .arg(dir.path().join("missing.toml"))

@@ -3,7 +3,6 @@
 //! masked.
 
 use super::identity;
-use hcrm_kit::ApiError;
 use hcrm_kit::validate::{Violations, normalize_phone};
 use hcrm_proto::patients::{
     ContactPreferences, CustomerClass, Education, IdentityType, IncomeBand, IntentGrade, MaritalStatus, MedicalHistory,
@@ -369,26 +368,6 @@ pub fn date_text(d: Option<&Date>) -> String {
         .unwrap_or_default()
 }
 
-/// Checks an update mask: present, non-empty, only known updatable paths, no duplicates.
-pub fn check_mask(paths: &[String]) -> Result<(), ApiError> {
-    let mut v = Violations::new();
-    if paths.is_empty() {
-        v.add("update_mask", "is required: name the fields to update");
-    }
-    for (i, path) in paths.iter().enumerate() {
-        if !UPDATABLE_PATHS.contains(&path.as_str()) {
-            v.add(
-                format!("update_mask.paths[{i}]"),
-                format!(
-                    "{path:?} is not an updatable field; updatable: {}",
-                    UPDATABLE_PATHS.join(", ")
-                ),
-            );
-        }
-    }
-    v.finish()
-}
-
 /// Copies the fields named by `paths` from `src` into `dst`.
 pub fn apply_mask(dst: &mut Patient, src: &Patient, paths: &[String]) {
     for path in paths {
@@ -434,7 +413,7 @@ pub fn apply_mask(dst: &mut Patient, src: &Patient, paths: &[String]) {
             "notes" => dst.notes = src.notes.clone(),
             "deceased" => dst.deceased = src.deceased,
             "death_date" => dst.death_date = src.death_date,
-            // check_mask ran first; anything else cannot reach here.
+            // grpc::mask_paths ran first; anything else cannot reach here.
             _ => {}
         }
     }
@@ -546,7 +525,7 @@ mod tests {
         p.sex = 42;
         let mut v = Violations::new();
         validate(&p, "patient", today(), &mut v);
-        let Err(ApiError::InvalidArgument(list)) = v.finish() else {
+        let Err(hcrm_kit::ApiError::InvalidArgument(list)) = v.finish() else {
             panic!("expected violations")
         };
         let fields: Vec<_> = list.iter().map(|f| f.field.as_str()).collect();
@@ -597,9 +576,7 @@ mod tests {
     }
 
     #[test]
-    fn masks_are_checked_and_applied() {
-        assert!(check_mask(&[]).is_err());
-        assert!(check_mask(&["etag".into()]).is_err());
+    fn masks_are_applied() {
         let mut dst = valid();
         let src = Patient {
             address: Some(Address {

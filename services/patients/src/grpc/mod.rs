@@ -91,3 +91,23 @@ pub fn mask_paths(mask: Option<&prost_types::FieldMask>, allowed: &[&str]) -> Re
     v.finish()?;
     Ok(paths)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::patient::UPDATABLE_PATHS;
+
+    #[test]
+    fn masks_must_name_updatable_fields() {
+        assert!(mask_paths(None, UPDATABLE_PATHS).is_err());
+        let mask = |paths: &[&str]| prost_types::FieldMask {
+            paths: paths.iter().map(|p| p.to_string()).collect(),
+        };
+        assert!(mask_paths(Some(&mask(&[])), UPDATABLE_PATHS).is_err());
+        assert!(mask_paths(Some(&mask(&["etag"])), UPDATABLE_PATHS).is_err());
+        assert_eq!(
+            mask_paths(Some(&mask(&["vip", "address.city"])), UPDATABLE_PATHS).unwrap(),
+            vec!["vip", "address.city"]
+        );
+    }
+}
