@@ -9,6 +9,7 @@ const FILES: &[&str] = &[
     "hcrm/patients/v1/patients.proto",
     "hcrm/patients/v1/organizations.proto",
     "hcrm/patients/v1/audit.proto",
+    "hcrm/followup/v1/followup.proto",
     "google/rpc/status.proto",
     "google/rpc/error_details.proto",
 ];

@@ -9,6 +9,8 @@ pub use settings::Settings;
 pub use targets::Target;
 
 use hcrm_kit::auth::Authenticator;
+use hcrm_kit::clock::Clock;
+use hcrm_kit::deps::Deps;
 use hcrm_kit::server::{Built, Handle};
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -29,10 +31,18 @@ pub async fn start(
     }
     let authenticator = Arc::new(authenticator);
     let (shutdown, stopping) = hcrm_kit::server::shutdown_channel();
-    let enabled = targets::expand(targets);
+    let deps = Deps {
+        authenticator,
+        data: settings.data.clone(),
+        security: settings.security.clone(),
+        server: settings.server.clone(),
+        stopping,
+        clock: Clock::system(),
+        self_addr: grpc.local_addr()?,
+    };
     let mut built: Vec<Built> = Vec::new();
-    for target in &enabled {
-        built.push(targets::build(*target, settings, authenticator.clone(), stopping.clone()).await?);
+    for target in targets::expand(targets) {
+        built.push(targets::build(target, settings, deps.clone()).await?);
     }
     hcrm_kit::server::start(built, grpc, admin, &settings.server, shutdown).await
 }

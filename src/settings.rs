@@ -13,6 +13,7 @@ pub struct Settings {
     pub security: SecurityConfig,
     pub telemetry: TelemetryConfig,
     pub patients: hcrm_patients::Config,
+    pub followup: hcrm_followup::Config,
 }
 
 impl Settings {
@@ -41,9 +42,13 @@ impl Settings {
             matches!(self.auth.algorithm.as_str(), "HS256" | "RS256" | "ES256"),
             "auth.algorithm must be HS256, RS256 or ES256"
         );
-        if let Some(url) = &self.patients.database_url {
+        for url in [&self.patients.database_url, &self.followup.database_url]
+            .into_iter()
+            .flatten()
+        {
             hcrm_kit::db::Backend::of_url(url.expose())?;
         }
+        self.followup.check()?;
         Ok(())
     }
 

@@ -2,22 +2,26 @@
 //! Adding a service = one variant, one arm in [`build`] and [`migrate`], one manifest.
 
 use crate::Settings;
-use hcrm_kit::auth::Authenticator;
+use hcrm_kit::deps::Deps;
 use hcrm_kit::server::Built;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Target {
     /// Every service.
     All,
     Patients,
+    Followup,
 }
 
 impl Target {
     /// Every target name, `all` first.
-    pub const NAMES: &[(&str, Target)] = &[("all", Target::All), ("patients", Target::Patients)];
+    pub const NAMES: &[(&str, Target)] = &[
+        ("all", Target::All),
+        ("patients", Target::Patients),
+        ("followup", Target::Followup),
+    ];
 
     pub fn name(self) -> &'static str {
         Self::NAMES
@@ -74,23 +78,10 @@ pub fn expand(targets: &[Target]) -> Vec<Target> {
 }
 
 /// Builds one concrete target.
-pub async fn build(
-    target: Target,
-    settings: &Settings,
-    authenticator: Arc<Authenticator>,
-    stopping: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<Built> {
+pub async fn build(target: Target, settings: &Settings, deps: Deps) -> anyhow::Result<Built> {
     match target {
-        Target::Patients => {
-            let deps = hcrm_patients::Deps {
-                authenticator,
-                data: settings.data.clone(),
-                security: settings.security.clone(),
-                server: settings.server.clone(),
-                stopping,
-            };
-            hcrm_patients::build(&settings.patients, deps).await
-        }
+        Target::Patients => hcrm_patients::build(&settings.patients, deps).await,
+        Target::Followup => hcrm_followup::build(&settings.followup, deps).await,
         Target::All => anyhow::bail!("`all` is expanded before building"),
     }
 }
@@ -99,6 +90,7 @@ pub async fn build(
 pub async fn migrate(target: Target, settings: &Settings) -> anyhow::Result<()> {
     match target {
         Target::Patients => hcrm_patients::migrate(&settings.patients, &settings.data).await,
+        Target::Followup => hcrm_followup::migrate(&settings.followup, &settings.data).await,
         Target::All => anyhow::bail!("`all` is expanded before migrating"),
     }
 }
@@ -110,8 +102,11 @@ mod tests {
     #[test]
     fn unknown_targets_list_the_valid_ones() {
         let err = parse_list("patients,nope").unwrap_err();
-        assert!(err.contains("valid targets: all, patients"), "{err}");
-        assert_eq!(expand(&parse_list("all").unwrap()), vec![Target::Patients]);
-        assert_eq!(expand(&[]), vec![Target::Patients]);
+        assert!(err.contains("valid targets: all, patients, followup"), "{err}");
+        assert_eq!(
+            expand(&parse_list("all").unwrap()),
+            vec![Target::Patients, Target::Followup]
+        );
+        assert_eq!(expand(&[]), vec![Target::Patients, Target::Followup]);
     }
 }

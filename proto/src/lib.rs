@@ -18,7 +18,14 @@ pub mod hcrm {
             tonic::include_proto!("hcrm.patients.v1");
         }
     }
+    pub mod followup {
+        pub mod v1 {
+            tonic::include_proto!("hcrm.followup.v1");
+        }
+    }
 }
+
+pub use hcrm::followup::v1 as followup;
 
 pub use hcrm::patients::v1 as patients;
 pub use hcrm::r#type::v1 as types;

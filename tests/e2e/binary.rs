@@ -1,5 +1,7 @@
 //! Starts `hcrm serve`, waits for health, mints a token with `hcrm token`, and creates, finds,
-//! updates and reads a patient; then stops it with SIGTERM. On SQLite and on PostgreSQL.
+//! updates and reads a patient; records the patient's discharge and sees followup make the plan
+//! (services calling each other inside one process); then stops it with SIGTERM. On SQLite and
+//! on PostgreSQL.
 
 use hcrm_kit::testing::{TestBackend, TestDatabase};
 use hcrm_proto::patients::patient_service_client::PatientServiceClient;
@@ -30,7 +32,8 @@ struct Server {
 }
 
 impl Server {
-    fn start(database_url: Option<&str>) -> Server {
+    /// `databases`: PostgreSQL URLs of patients and followup; SQLite under the data dir if none.
+    fn start(databases: Option<(&str, &str)>) -> Server {
         let data_dir = tempfile::tempdir().unwrap();
         let grpc = format!("127.0.0.1:{}", free_port());
         let admin = format!("127.0.0.1:{}", free_port());
@@ -41,8 +44,9 @@ impl Server {
             // Long enough to observe NOT_SERVING before the listener closes.
             ("HCRM__SERVER__DRAIN_DELAY_SECS".to_string(), "1".to_string()),
         ];
-        if let Some(url) = database_url {
-            env.push(("HCRM__PATIENTS__DATABASE_URL".to_string(), url.to_string()));
+        if let Some((patients, followup)) = databases {
+            env.push(("HCRM__PATIENTS__DATABASE_URL".to_string(), patients.to_string()));
+            env.push(("HCRM__FOLLOWUP__DATABASE_URL".to_string(), followup.to_string()));
         }
         let child = Command::new(BIN)
             .args(["serve", "--data-dir"])
@@ -121,8 +125,8 @@ impl Server {
     }
 }
 
-async fn patient_flow(database_url: Option<&str>) {
-    let server = Server::start(database_url);
+async fn patient_flow(databases: Option<(&str, &str)>) {
+    let server = Server::start(databases);
     let channel = server.wait_serving().await;
 
     let ready = reqwest_free_get(&server.admin, "/readyz").await;
@@ -187,6 +191,8 @@ async fn patient_flow(database_url: Option<&str>) {
     assert_eq!(read.email, "wxm@example.com");
     assert_eq!(read.etag, updated.etag);
 
+    followup_flow(&server, channel.clone(), &created.name).await;
+
     let metrics = reqwest_free_get(&server.admin, "/metrics").await;
     assert!(
         metrics.contains(
@@ -205,6 +211,104 @@ async fn patient_flow(database_url: Option<&str>) {
     assert!(status.success(), "hcrm exits cleanly on SIGTERM: {status:?}\n{logs}");
     assert!(logs.contains("draining"), "{logs}");
     assert!(!logs.contains("王小明"), "patient names stay out of the logs");
+}
+
+/// A discharge recorded through the patients API becomes a follow-up plan with its tasks.
+async fn followup_flow(server: &Server, channel: Channel, patient: &str) {
+    use hcrm_proto::followup::followup_service_client::FollowupServiceClient;
+    use hcrm_proto::followup::template_service_client::TemplateServiceClient;
+    use hcrm_proto::followup::{
+        Applicability, CreateTemplateRequest, ListPlansRequest, ListTasksRequest, ScheduleStep, TaskView, Template,
+        TemplateKind,
+    };
+    let token = server.hcrm(&["token", "--role", "admin", "--subject", "admin-1"]);
+    assert!(token.status.success(), "{}", String::from_utf8_lossy(&token.stderr));
+    let bearer: tonic::metadata::MetadataValue<_> =
+        format!("Bearer {}", String::from_utf8(token.stdout).unwrap().trim())
+            .parse()
+            .unwrap();
+    let auth = move |mut req: tonic::Request<()>| {
+        req.metadata_mut().insert("authorization", bearer.clone());
+        Ok(req)
+    };
+    let step = |offset_days| ScheduleStep {
+        offset_days,
+        window_days: 2,
+        ..Default::default()
+    };
+    TemplateServiceClient::with_interceptor(channel.clone(), auth.clone())
+        .create_template(CreateTemplateRequest {
+            template: Some(Template {
+                display_name: "出院随访".into(),
+                kind: TemplateKind::Scheduled as i32,
+                applies_to: Some(Applicability {
+                    on_discharge: true,
+                    ..Default::default()
+                }),
+                schedule: vec![step(1), step(7), step(30)],
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap();
+    PatientServiceClient::with_interceptor(channel.clone(), auth.clone())
+        .record_interaction(RecordInteractionRequest {
+            parent: patient.to_string(),
+            interaction: Some(Interaction {
+                kind: InteractionKind::Discharge as i32,
+                department: "orthopaedics".into(),
+                occur_time: Some(prost_types::Timestamp {
+                    seconds: chrono_free_now_secs() - 3600,
+                    nanos: 0,
+                }),
+                summary: "出院".into(),
+                source_system: "his".into(),
+                external_id: "e2e-discharge-1".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+    let mut followup = FollowupServiceClient::with_interceptor(channel, auth);
+    let started = Instant::now();
+    let plan = loop {
+        let plans = followup
+            .list_plans(ListPlansRequest {
+                patient: patient.to_string(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .plans;
+        if let Some(plan) = plans.into_iter().next() {
+            break plan;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no follow-up plan from the discharge"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let tasks = followup
+        .list_tasks(ListTasksRequest {
+            view: TaskView::All as i32,
+            plan: plan.name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .tasks;
+    assert_eq!(tasks.len(), 3);
+}
+
+fn chrono_free_now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 /// A grpc-web (binary) health check over HTTP/1.1; returns the raw response with the trailer
@@ -244,20 +348,22 @@ async fn binary_serves_patients_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_serves_patients_on_postgres() {
-    let db = TestDatabase::new(TestBackend::Postgres).await.unwrap();
+    let patients = TestDatabase::new(TestBackend::Postgres).await.unwrap();
+    let followup = TestDatabase::new(TestBackend::Postgres).await.unwrap();
     let migrate = Command::new(BIN)
-        .args(["migrate", "--target", "patients"])
-        .env("HCRM__PATIENTS__DATABASE_URL", &db.url)
+        .args(["migrate"])
+        .env("HCRM__PATIENTS__DATABASE_URL", &patients.url)
+        .env("HCRM__FOLLOWUP__DATABASE_URL", &followup.url)
         .output()
         .unwrap();
     assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
-    patient_flow(Some(&db.url)).await;
+    patient_flow(Some((&patients.url, &followup.url))).await;
 }
 
 #[test]
 fn cli_lists_targets_and_checks_configuration() {
     let out = Command::new(BIN).arg("targets").output().unwrap();
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), "all\npatients\n");
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "all\npatients\nfollowup\n");
 
     let out = Command::new(BIN)
         .args(["serve", "--target", "nonsense"])
@@ -265,7 +371,7 @@ fn cli_lists_targets_and_checks_configuration() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("valid targets: all, patients"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("valid targets: all, patients, followup"));
 
     let out = Command::new(BIN)
         .args(["config", "print"])

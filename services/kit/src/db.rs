@@ -117,6 +117,24 @@ impl Db {
             Backend::Postgres => migrations.postgres,
         };
         migrator.run(&self.pool).await.context("applying migrations")?;
+        self.apply_ledger_schema().await.context("applying the ledger schema")
+    }
+
+    /// Creates the audit log and event feed tables every service shares, in one transaction;
+    /// on PostgreSQL under an advisory lock so replicas starting together do not race.
+    async fn apply_ledger_schema(&self) -> anyhow::Result<()> {
+        let mut tx = self.writer.begin().await?;
+        let script = match self.backend {
+            Backend::Sqlite => include_str!("../schema/ledger.sqlite.sql"),
+            Backend::Postgres => {
+                sqlx::query("SELECT pg_advisory_xact_lock(7262011001)")
+                    .execute(&mut *tx)
+                    .await?;
+                include_str!("../schema/ledger.postgres.sql")
+            }
+        };
+        sqlx::raw_sql(sqlx::AssertSqlSafe(script)).execute(&mut *tx).await?;
+        tx.commit().await?;
         Ok(())
     }
 

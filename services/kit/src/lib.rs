@@ -10,16 +10,25 @@
 //! - [`db`]: pools for SQLite and PostgreSQL, migrations, write transactions.
 //! - [`crypto`]: field encryption with key ids and blind indexes.
 //! - [`filter`]: AIP-160 filters compiled to SQL over a field whitelist.
+//! - [`feed`]: the ledger at run time: sealing and the `WatchEvents` stream.
+//! - [`notify`]: notifiers that carry messages out of the system (webhook, e-mail, log).
+//! - [`client`]: calls between services (lazy channels, service tokens).
+//! - [`clock`]: the time services read, which tests control.
 //! - [`testing`]: fresh databases for tests on either backend.
 
 pub mod auth;
+pub mod client;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod deps;
 pub mod error;
+pub mod feed;
 pub mod filter;
 pub mod keys;
 pub mod ledger;
+pub mod notify;
 pub mod paging;
 pub mod request;
 pub mod secret;

@@ -18,6 +18,11 @@ impl Violations {
         });
     }
 
+    /// How many violations so far: compare before and after a check to see if it added any.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -8,8 +8,7 @@ pub mod permissions;
 pub mod query;
 pub mod store;
 
-use hcrm_kit::auth::Authenticator;
-use hcrm_kit::config::{DataConfig, SecurityConfig, ServerConfig};
+use hcrm_kit::config::DataConfig;
 use hcrm_kit::crypto::{BlindIndex, Sealer};
 use hcrm_kit::db::{Db, Migrations};
 use hcrm_kit::paging::PageTokens;
@@ -20,7 +19,6 @@ use hcrm_proto::patients::audit_service_server::AuditServiceServer;
 use hcrm_proto::patients::organization_service_server::OrganizationServiceServer;
 use hcrm_proto::patients::patient_service_server::PatientServiceServer;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use tonic::service::interceptor::InterceptedService;
 
 /// Target name.
@@ -46,16 +44,7 @@ pub struct Config {
     pub database_url: Option<Secret>,
 }
 
-/// What the process gives every service.
-#[derive(Clone)]
-pub struct Deps {
-    pub authenticator: Arc<Authenticator>,
-    pub data: DataConfig,
-    pub security: SecurityConfig,
-    pub server: ServerConfig,
-    /// Turns `true` when the process starts draining; long-lived streams end then.
-    pub stopping: tokio::sync::watch::Receiver<bool>,
-}
+pub use hcrm_kit::deps::Deps;
 
 impl Config {
     /// The effective database URL.

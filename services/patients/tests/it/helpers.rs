@@ -119,6 +119,7 @@ impl Service {
         let cfg = hcrm_patients::Config {
             database_url: Some(Secret::new(db.url.clone())),
         };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (shutdown, stopping) = hcrm_kit::server::shutdown_channel();
         let deps = hcrm_patients::Deps {
             authenticator: auth,
@@ -126,9 +127,10 @@ impl Service {
             security,
             server: server.clone(),
             stopping,
+            clock: hcrm_kit::clock::Clock::system(),
+            self_addr: listener.local_addr().unwrap(),
         };
         let built = hcrm_patients::build(&cfg, deps).await.expect("build patients");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let handle = hcrm_kit::server::start(vec![built], listener, None, &server, shutdown)
             .await
             .expect("start");

@@ -1,0 +1,401 @@
+//! Background loops of the followup service: the patients feed consumer, the reminder planner
+//! and the outbox dispatcher. Each may run on every replica at once.
+
+use crate::DeliveryConfig;
+use crate::patients::Patients;
+use crate::store::Store;
+use crate::store::deliveries::{Claimed, Outcome};
+use crate::store::feed::{Effect, PATIENTS_FEED, discharge_plans};
+use futures::StreamExt;
+use hcrm_kit::ApiError;
+use hcrm_kit::config::ServerConfig;
+use hcrm_kit::notify::{Message, Notifier, NotifyError, Recipient};
+use hcrm_kit::server::Job;
+use hcrm_proto::patients::{Interaction, InteractionKind};
+use hcrm_proto::types::Event;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Sleeps `d` unless the process stops first; true when it stops.
+async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
+    let stopped = tokio::select! {
+        _ = tokio::time::sleep(d) => false,
+        _ = stop.wait_for(|s| *s) => true,
+    };
+    stopped || *stop.borrow()
+}
+
+/// Follows the patients feed from this service's cursor: discharges create plans, exam results
+/// queue notices, admissions are kept for readmission figures. Reconnects with backoff.
+pub fn feed_consumer(store: Store, patients: Patients, _server: ServerConfig) -> Job {
+    Box::new(move |mut stop| {
+        Box::pin(async move {
+            let mut failures = 0u32;
+            loop {
+                if *stop.borrow() {
+                    return;
+                }
+                match consume(&store, &patients, &mut stop).await {
+                    Ok(()) => failures = 0,
+                    Err(err) => {
+                        failures += 1;
+                        // The patients service starting later is normal: quiet at first.
+                        if failures > 3 {
+                            tracing::warn!(error = %err, failures, "patients feed interrupted; reconnecting");
+                        } else {
+                            tracing::debug!(error = %err, "patients feed not reachable yet");
+                        }
+                    }
+                }
+                let delay = Duration::from_millis(200 * 2u64.pow(failures.min(5)));
+                if pause(&mut stop, delay).await {
+                    return;
+                }
+            }
+        })
+    })
+}
+
+async fn consume(store: &Store, patients: &Patients, stop: &mut watch::Receiver<bool>) -> Result<(), ApiError> {
+    let cursor = store.cursor(PATIENTS_FEED).await?;
+    let mut events = patients.watch(cursor, &["interaction.recorded"]).await?;
+    loop {
+        let next = tokio::select! {
+            next = events.next() => next,
+            _ = stop.wait_for(|s| *s) => return Ok(()),
+        };
+        let Some(event) = next else { return Ok(()) };
+        let event = event.map_err(|s| ApiError::Unavailable(format!("patients feed: {}", s.message())))?;
+        let effect = decide(store, patients, &event).await?;
+        store.apply_event(PATIENTS_FEED, event.sequence, effect).await?;
+    }
+}
+
+/// What an `interaction.recorded` event asks of this service.
+async fn decide(store: &Store, patients: &Patients, event: &Event) -> Result<Effect, ApiError> {
+    let payload: serde_json::Value = serde_json::from_str(&event.payload_json).unwrap_or_default();
+    let text = |key: &str| {
+        payload
+            .get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let patient_id = text("patient").trim_start_matches("patients/").to_string();
+    let interaction = text("interaction");
+    let occur = chrono::DateTime::parse_from_rfc3339(&text("occur_time"))
+        .map(|t| t.timestamp_micros())
+        .unwrap_or_else(|_| store.now());
+    if patient_id.is_empty() {
+        return Ok(Effect::None);
+    }
+    let kind = text("kind");
+    if kind
+        == InteractionKind::Discharge
+            .as_str_name()
+            .trim_start_matches("INTERACTION_KIND_")
+    {
+        let templates = store.discharge_templates().await?;
+        let diagnoses: Vec<String> = payload
+            .get("diagnosis_codes")
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        let plans = discharge_plans(
+            &templates,
+            &patient_id,
+            &text("department"),
+            &diagnoses,
+            occur,
+            &interaction,
+        );
+        if plans.is_empty() {
+            return Ok(Effect::None);
+        }
+        // A deceased or do-not-contact patient gets no plan; a deleted one neither.
+        return Ok(match patients.contact(&patient_id).await? {
+            Some(contact) if contact.reachable() => Effect::Plans(plans),
+            _ => {
+                tracing::info!(source = %interaction, "discharge of an unreachable patient: no follow-up plan");
+                Effect::None
+            }
+        });
+    }
+    if kind == "EXAM_REPORT" {
+        return Ok(Effect::ExamNotice {
+            id: interaction.rsplit('/').next().unwrap_or_default().to_string(),
+            patient_id,
+            result_at: occur,
+            summary: "检查结果已出，请留意医院通知 / Your exam result is ready".into(),
+        });
+    }
+    if kind == "ADMISSION" {
+        return Ok(Effect::Admission {
+            source: interaction,
+            patient_id,
+            at: occur,
+        });
+    }
+    Ok(Effect::None)
+}
+
+/// Queues tomorrow's reminders, every `poll_ms` (set-based and idempotent: cheap to repeat).
+pub fn reminder_planner(store: Store, poll_ms: u64) -> Job {
+    Box::new(move |mut stop| {
+        Box::pin(async move {
+            loop {
+                match store.plan_reminders().await {
+                    Ok(n) if n > 0 => tracing::info!(queued = n, "queued reminders for tomorrow"),
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(error = %err, "planning reminders failed"),
+                }
+                if pause(&mut stop, Duration::from_millis(poll_ms.max(100) * 10)).await {
+                    return;
+                }
+            }
+        })
+    })
+}
+
+/// Claims ready deliveries with a lease and sends them, `concurrency` at a time.
+pub fn dispatcher(
+    store: Store,
+    patients: Patients,
+    notifier: Arc<dyn Notifier>,
+    cfg: DeliveryConfig,
+    owner: String,
+) -> Job {
+    Box::new(move |mut stop| {
+        Box::pin(async move {
+            loop {
+                let sent = match dispatch_once(&store, &patients, notifier.as_ref(), &cfg, &owner).await {
+                    Ok(n) => n,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "delivery round failed");
+                        0
+                    }
+                };
+                if sent > 0 {
+                    continue;
+                }
+                tokio::select! {
+                    _ = store.outbox.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(cfg.poll_ms)) => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+            }
+        })
+    })
+}
+
+/// One round: claim a batch, send it, settle each. Returns how many were claimed.
+pub async fn dispatch_once(
+    store: &Store,
+    patients: &Patients,
+    notifier: &dyn Notifier,
+    cfg: &DeliveryConfig,
+    owner: &str,
+) -> Result<usize, ApiError> {
+    let claimed = store.claim(owner, cfg.lease_secs * 1_000_000, cfg.batch).await?;
+    let n = claimed.len();
+    futures::stream::iter(claimed)
+        .for_each_concurrent(cfg.concurrency, |d| async move {
+            let outcome = attempt(store, patients, notifier, &d).await;
+            if let Outcome::Failed { error, .. } = &outcome {
+                tracing::warn!(delivery = %d.id, kind = %d.kind, attempts = d.attempts, error = %error, "delivery failed");
+            }
+            match store.settle(owner, &d, outcome, cfg.max_attempts, cfg.backoff_ms).await {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(delivery = %d.id, "lease lost before settling; another replica owns it"),
+                Err(err) => tracing::warn!(delivery = %d.id, error = %err, "could not settle a delivery"),
+            }
+        })
+        .await;
+    Ok(n)
+}
+
+fn failed(err: ApiError) -> Outcome {
+    let transient = !matches!(err, ApiError::InvalidArgument(_) | ApiError::PermissionDenied(_));
+    Outcome::Failed {
+        error: err.to_string(),
+        transient,
+    }
+}
+
+/// One attempt at one delivery.
+async fn attempt(store: &Store, patients: &Patients, notifier: &dyn Notifier, d: &Claimed) -> Outcome {
+    match d.kind.as_str() {
+        "patients.timeline" => timeline(patients, d).await,
+        "followup.reminder" => match reminder_message(store, d).await {
+            Ok(Some(message)) => send(notifier, &message).await,
+            Ok(None) => Outcome::Skipped("the task is no longer open".into()),
+            Err(err) => failed(err),
+        },
+        "followup.patient_notice" | "followup.exam_notice" => patient_notice(store, patients, notifier, d).await,
+        _ => {
+            let message = Message {
+                idempotency_key: d.id.clone(),
+                kind: d.kind.clone(),
+                recipient: Recipient {
+                    id: d.recipient.clone(),
+                    ..Default::default()
+                },
+                subject: "随访提醒 / follow-up alert".into(),
+                body: d.message.clone(),
+                payload: serde_json::from_str(&d.message).unwrap_or_default(),
+            };
+            send(notifier, &message).await
+        }
+    }
+}
+
+async fn send(notifier: &dyn Notifier, message: &Message) -> Outcome {
+    match notifier.send(message).await {
+        Ok(()) => Outcome::Delivered,
+        Err(NotifyError::Transient(e)) => Outcome::Failed {
+            error: e,
+            transient: true,
+        },
+        Err(NotifyError::Permanent(e)) => Outcome::Failed {
+            error: e,
+            transient: false,
+        },
+    }
+}
+
+async fn timeline(patients: &Patients, d: &Claimed) -> Outcome {
+    let v: serde_json::Value = serde_json::from_str(&d.message).unwrap_or_default();
+    let text = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_string();
+    let occur = chrono::DateTime::parse_from_rfc3339(&text("occur_time"))
+        .map(|t| hcrm_kit::time::to_timestamp(t.timestamp_micros()))
+        .ok();
+    let interaction = Interaction {
+        kind: InteractionKind::FollowUp as i32,
+        department: text("department"),
+        occur_time: occur,
+        summary: text("summary"),
+        source_system: text("source_system"),
+        external_id: text("external_id"),
+        details_json: v.get("details").map(|x| x.to_string()).unwrap_or_default(),
+        ..Default::default()
+    };
+    let patient_id = d.recipient.trim_start_matches("patients/");
+    match patients.record_timeline(patient_id, interaction).await {
+        Ok(()) => Outcome::Delivered,
+        Err(ApiError::NotFound { .. }) => Outcome::Skipped("the patient no longer exists".into()),
+        Err(err) => failed(err),
+    }
+}
+
+/// The reminder to a task's assignee; `None` when the task closed meanwhile.
+async fn reminder_message(store: &Store, d: &Claimed) -> Result<Option<Message>, ApiError> {
+    let task = match store.get_task(&d.reference, &hcrm_kit::auth::Scope::All).await {
+        Ok(task) => task,
+        Err(ApiError::NotFound { .. }) => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    use hcrm_proto::followup::TaskStatus;
+    if !matches!(
+        TaskStatus::try_from(task.status),
+        Ok(TaskStatus::Pending | TaskStatus::Due)
+    ) {
+        return Ok(None);
+    }
+    let due = task.due_date.unwrap_or_default();
+    Ok(Some(Message {
+        idempotency_key: d.id.clone(),
+        kind: d.kind.clone(),
+        recipient: Recipient {
+            id: d.recipient.clone(),
+            ..Default::default()
+        },
+        subject: format!(
+            "明日随访提醒 / follow-up due {}-{:02}-{:02}",
+            due.year, due.month, due.day
+        ),
+        body: format!(
+            "任务 {} 明天到期（{}）。Task {} is due tomorrow.",
+            task.name, task.purpose, task.name
+        ),
+        payload: serde_json::json!({
+            "task": task.name,
+            "plan": task.plan,
+            "patient": task.patient,
+            "department": task.department,
+            "due_date": format!("{}-{:02}-{:02}", due.year, due.month, due.day),
+            "purpose": task.purpose,
+        }),
+    }))
+}
+
+/// A notice to a patient: only if they may be contacted, through a channel they accept,
+/// outside their quiet hours.
+async fn patient_notice(store: &Store, patients: &Patients, notifier: &dyn Notifier, d: &Claimed) -> Outcome {
+    let patient_id = d.recipient.trim_start_matches("patients/");
+    let contact = match patients.contact(patient_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return Outcome::Skipped("the patient no longer exists".into()),
+        Err(err) => return failed(err),
+    };
+    if !contact.reachable() {
+        return Outcome::Skipped("the patient may not be contacted".into());
+    }
+    use hcrm_proto::types::ContactChannel;
+    let accepts = |c: ContactChannel| contact.allowed_channels.contains(&c);
+    let (email, phone) = (
+        contact.email.clone().filter(|_| accepts(ContactChannel::Email)),
+        contact
+            .phone
+            .clone()
+            .filter(|_| accepts(ContactChannel::Sms) || accepts(ContactChannel::Phone)),
+    );
+    if email.is_none() && phone.is_none() {
+        return Outcome::Skipped("no channel the patient accepts".into());
+    }
+    if let Some((start, end)) = contact.quiet_hours {
+        let now = store.now();
+        let allowed = crate::domain::calendar::outside_quiet_hours(&store.cal, now, start, end);
+        if allowed > now {
+            return Outcome::Postponed(allowed);
+        }
+    }
+    let (subject, body) = if d.kind == "followup.exam_notice" {
+        let v: serde_json::Value = serde_json::from_str(&d.message).unwrap_or_default();
+        (
+            "检查结果通知 / exam result".to_string(),
+            v.get("summary")
+                .and_then(|s| s.as_str())
+                .unwrap_or_default()
+                .to_string(),
+        )
+    } else {
+        match store.get_task(&d.reference, &hcrm_kit::auth::Scope::All).await {
+            Ok(task) if task.status != hcrm_proto::followup::TaskStatus::Cancelled as i32 => {
+                let due = task.due_date.unwrap_or_default();
+                (
+                    "复查提醒 / re-check reminder".to_string(),
+                    format!(
+                        "您的复查安排在 {}-{:02}-{:02}：{}",
+                        due.year, due.month, due.day, task.purpose
+                    ),
+                )
+            }
+            Ok(_) | Err(ApiError::NotFound { .. }) => return Outcome::Skipped("the task is no longer open".into()),
+            Err(err) => return failed(err),
+        }
+    };
+    let message = Message {
+        idempotency_key: d.id.clone(),
+        kind: d.kind.clone(),
+        recipient: Recipient {
+            id: d.recipient.clone(),
+            email,
+            phone,
+        },
+        subject,
+        body,
+        payload: serde_json::json!({ "reference": d.reference }),
+    };
+    send(notifier, &message).await
+}

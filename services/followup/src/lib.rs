@@ -1,0 +1,199 @@
+//! The followup service: templates, plans, due tasks, recorded follow-ups, reminders the day
+//! before, adaptive chronic-disease schedules and statistics. See `proto/hcrm/followup/v1/`.
+//!
+//! It watches the patients feed (discharges create plans, exam results send notices,
+//! admissions feed the readmission comparison) and reaches patients only through their API.
+
+pub mod domain;
+pub mod grpc;
+pub mod jobs;
+pub mod patients;
+pub mod permissions;
+pub mod store;
+
+use hcrm_kit::db::{Db, Migrations};
+use hcrm_kit::notify::NotifierConfig;
+use hcrm_kit::paging::PageTokens;
+use hcrm_kit::request::AuthInterceptor;
+use hcrm_kit::secret::Secret;
+use hcrm_kit::server::Built;
+use hcrm_proto::followup::followup_service_server::FollowupServiceServer;
+use hcrm_proto::followup::template_service_server::TemplateServiceServer;
+use serde::{Deserialize, Serialize};
+use tonic::service::interceptor::InterceptedService;
+
+pub use hcrm_kit::deps::Deps;
+
+/// Target name.
+pub const TARGET: &str = "followup";
+
+/// gRPC services this target serves.
+pub const SERVICES: &[&str] = &["hcrm.followup.v1.TemplateService", "hcrm.followup.v1.FollowupService"];
+
+pub static MIGRATIONS: Migrations = Migrations {
+    sqlite: &sqlx::migrate!("./migrations/sqlite"),
+    postgres: &sqlx::migrate!("./migrations/postgres"),
+};
+
+/// Configuration of the followup service (`[followup]`, `HCRM__FOLLOWUP__…`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Database URL; default `sqlite://{data.dir}/followup.db`.
+    pub database_url: Option<Secret>,
+    /// The patients service's gRPC address; default this process.
+    pub patients_url: Option<String>,
+    /// The hospital's time zone as a fixed offset from UTC (China: 480).
+    pub utc_offset_minutes: i32,
+    /// Attempts at a not-reached patient before the task closes as missed.
+    pub max_attempts: i32,
+    /// Statistics show no figure for groups smaller than this.
+    pub min_group_size: i64,
+    /// Whether this replica consumes the patients feed and runs the reminder jobs.
+    pub run_jobs: bool,
+    /// Where reminders and notices go.
+    pub notifier: NotifierConfig,
+    pub delivery: DeliveryConfig,
+}
+
+/// The outbox's delivery loop.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Deliveries claimed per round.
+    pub batch: i64,
+    /// How long a claim holds before another replica may take the delivery over.
+    pub lease_secs: i64,
+    /// Failed attempts before a delivery is dead.
+    pub max_attempts: i64,
+    /// First retry delay; doubles per attempt up to an hour.
+    pub backoff_ms: i64,
+    /// Sends in flight at once per replica.
+    pub concurrency: usize,
+    /// How often the loops look for work when nothing woke them.
+    pub poll_ms: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            batch: 200,
+            lease_secs: 60,
+            max_attempts: 8,
+            backoff_ms: 2_000,
+            concurrency: 16,
+            poll_ms: 1_000,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: None,
+            patients_url: None,
+            utc_offset_minutes: 480,
+            max_attempts: 3,
+            min_group_size: 30,
+            run_jobs: true,
+            notifier: NotifierConfig::default(),
+            delivery: DeliveryConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The effective database URL.
+    pub fn url(&self, data: &hcrm_kit::config::DataConfig) -> String {
+        match &self.database_url {
+            Some(url) => url.expose().to_string(),
+            None => data.default_url(TARGET),
+        }
+    }
+
+    /// Checks what deserialisation cannot.
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            (-720..=840).contains(&self.utc_offset_minutes),
+            "followup.utc_offset_minutes must be between -720 and 840"
+        );
+        anyhow::ensure!(
+            (1..=10).contains(&self.max_attempts),
+            "followup.max_attempts must be 1–10"
+        );
+        anyhow::ensure!(self.min_group_size >= 1, "followup.min_group_size must be at least 1");
+        let d = &self.delivery;
+        anyhow::ensure!((1..=5000).contains(&d.batch), "followup.delivery.batch must be 1–5000");
+        anyhow::ensure!(d.lease_secs >= 1, "followup.delivery.lease_secs must be at least 1");
+        anyhow::ensure!(d.max_attempts >= 1, "followup.delivery.max_attempts must be at least 1");
+        anyhow::ensure!(d.concurrency >= 1, "followup.delivery.concurrency must be at least 1");
+        self.notifier
+            .check()
+            .map_err(|e| anyhow::anyhow!("followup.notifier: {e}"))?;
+        Ok(())
+    }
+}
+
+/// Connects to (and on SQLite migrates) the database.
+pub async fn open_store(cfg: &Config, deps: &Deps) -> anyhow::Result<store::Store> {
+    let db = Db::connect(&cfg.url(&deps.data), &deps.data).await?;
+    db.migrate(&MIGRATIONS).await?;
+    Ok(store::Store::new(db, cfg, deps.clock.clone()))
+}
+
+/// Applies the migrations and returns (for `hcrm migrate`).
+pub async fn migrate(cfg: &Config, data: &hcrm_kit::config::DataConfig) -> anyhow::Result<()> {
+    let db = Db::connect(&cfg.url(data), data).await?;
+    db.migrate(&MIGRATIONS).await
+}
+
+/// Builds the service: its store, clients, API, servers and jobs.
+pub async fn build(cfg: &Config, deps: Deps) -> anyhow::Result<Built> {
+    cfg.check()?;
+    let store = open_store(cfg, &deps).await?;
+    let patients_url = cfg.patients_url.clone().unwrap_or_else(|| deps.self_url());
+    let patients = patients::Patients::new(&patients_url, deps.authenticator.clone())?;
+    let notifier = hcrm_kit::notify::from_config(&cfg.notifier)?;
+    let key = hcrm_kit::crypto::BlindIndex::from_config(&deps.security, &deps.data.dir)?.derive("followup-page-token");
+    let mut jobs = vec![store.ledger.sealer_job()];
+    if cfg.run_jobs {
+        jobs.push(jobs::feed_consumer(
+            store.clone(),
+            patients.clone(),
+            deps.server.clone(),
+        ));
+        jobs.push(jobs::reminder_planner(store.clone(), cfg.delivery.poll_ms));
+        jobs.push(jobs::dispatcher(
+            store.clone(),
+            patients.clone(),
+            notifier,
+            cfg.delivery.clone(),
+            hcrm_kit::new_id(),
+        ));
+    }
+    let api = grpc::Api {
+        store,
+        patients,
+        pages: PageTokens::new(key),
+        stopping: deps.stopping.clone(),
+        max_attempts: cfg.max_attempts,
+        min_group_size: cfg.min_group_size,
+    };
+    let limit = deps.server.max_message_bytes;
+    let interceptor = AuthInterceptor::new(deps.authenticator.clone());
+    let templates = TemplateServiceServer::new(api.clone())
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    let followup = FollowupServiceServer::new(api)
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    Ok(Built {
+        target: TARGET,
+        services: SERVICES.to_vec(),
+        mount: Box::new(move |routes| {
+            routes.add_service(InterceptedService::new(templates, interceptor.clone()));
+            routes.add_service(InterceptedService::new(followup, interceptor));
+        }),
+        jobs,
+    })
+}

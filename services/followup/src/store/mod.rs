@@ -1,0 +1,156 @@
+//! The only place with SQL. One implementation serves SQLite and PostgreSQL (`$n` placeholders,
+//! integers for times and days, text and bytes); the few dialect differences are chosen by
+//! [`Backend`].
+
+pub mod deliveries;
+pub mod feed;
+pub mod plans;
+pub mod readings;
+pub mod records;
+pub mod stats;
+pub mod tasks;
+pub mod templates;
+
+use crate::domain::calendar::Calendar;
+use hcrm_kit::ApiError;
+use hcrm_kit::clock::Clock;
+use hcrm_kit::db::{Backend, Db, Tx, col};
+use hcrm_kit::feed::Ledger;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+#[derive(Clone)]
+pub struct Store {
+    pub db: Db,
+    pub ledger: Ledger,
+    pub cal: Calendar,
+    pub clock: Clock,
+    /// Woken when deliveries were queued: the dispatcher listens.
+    pub outbox: Arc<Notify>,
+}
+
+impl Store {
+    pub fn new(db: Db, cfg: &crate::Config, clock: Clock) -> Self {
+        Self {
+            ledger: Ledger::new(db.clone()),
+            db,
+            cal: Calendar::new(cfg.utc_offset_minutes),
+            clock,
+            outbox: Arc::new(Notify::new()),
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Today in the hospital's time zone.
+    pub fn today(&self) -> i32 {
+        self.cal.day_of(self.now())
+    }
+
+    /// ` FOR UPDATE` on PostgreSQL; nothing on SQLite, where `BEGIN IMMEDIATE` holds the lock.
+    pub fn for_update(&self) -> &'static str {
+        match self.db.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        }
+    }
+
+    /// After a commit that wrote to the ledger and maybe the outbox.
+    pub fn committed(&self, outbox: bool) {
+        self.ledger.changed();
+        if outbox {
+            self.outbox.notify_one();
+        }
+    }
+
+    /// Resource recorded for an idempotency key, if any.
+    pub async fn idempotent(&self, tx: &mut Tx, key: Option<&str>) -> Result<Option<String>, ApiError> {
+        let Some(key) = key else { return Ok(None) };
+        Ok(sqlx::query("SELECT resource FROM idempotency WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&mut **tx)
+            .await?
+            .map(|r| col::<String>(&r, "resource"))
+            .transpose()?)
+    }
+
+    pub async fn remember(&self, tx: &mut Tx, key: Option<&str>, resource: &str) -> Result<(), ApiError> {
+        if let Some(key) = key {
+            sqlx::query("INSERT INTO idempotency (key, resource, created_at) VALUES ($1, $2, $3)")
+                .bind(key)
+                .bind(resource)
+                .bind(self.now())
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes idempotency records created before `cutoff`; returns how many.
+    pub async fn forget_request_ids(&self, cutoff: i64) -> Result<u64, ApiError> {
+        let mut tx = self.db.begin_write().await?;
+        let done = sqlx::query("DELETE FROM idempotency WHERE created_at < $1")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// The etag of a row version.
+pub fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+/// ABORTED unless `expected` is empty or matches the current version.
+pub fn check_etag(resource: &str, expected: &str, version: i64) -> Result<(), ApiError> {
+    if !expected.is_empty() && expected != etag(version) {
+        return Err(ApiError::Aborted(format!(
+            "{resource} was changed since it was read (etag {}); read it again and retry",
+            etag(version)
+        )));
+    }
+    Ok(())
+}
+
+/// The id part of a resource name `{collection}/{id}`.
+pub fn parse_name<'a>(field: &str, name: &'a str, collection: &str) -> Result<&'a str, ApiError> {
+    name.strip_prefix(collection)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .filter(|id| !id.is_empty() && id.len() <= 64 && !id.contains('/'))
+        .ok_or_else(|| {
+            if name.is_empty() {
+                ApiError::invalid(field, "is required")
+            } else {
+                ApiError::invalid(field, format!("must look like {collection}/{{id}}"))
+            }
+        })
+}
+
+/// Decodes a stored protobuf document.
+pub fn decode<M: prost::Message + Default>(bytes: &[u8]) -> Result<M, ApiError> {
+    M::decode(bytes).map_err(ApiError::internal)
+}
+
+/// Appends a plan history entry.
+pub async fn history(
+    tx: &mut Tx,
+    plan_id: &str,
+    at: i64,
+    actor: &str,
+    action: &str,
+    detail: &str,
+) -> Result<(), ApiError> {
+    sqlx::query("INSERT INTO plan_history (plan_id, at, actor, action, detail) VALUES ($1, $2, $3, $4, $5)")
+        .bind(plan_id)
+        .bind(at)
+        .bind(actor)
+        .bind(action)
+        .bind(detail)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,480 @@
+//! A suite of patients + followup on port 0 with fresh databases, a manual clock, and a local
+//! webhook receiver that counts deliveries by idempotency key.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use hcrm_kit::auth::{Authenticator, Role};
+use hcrm_kit::clock::Clock;
+use hcrm_kit::config::{DataConfig, SecurityConfig, ServerConfig};
+use hcrm_kit::deps::Deps;
+use hcrm_kit::notify::NotifierConfig;
+use hcrm_kit::secret::Secret;
+use hcrm_kit::server::Handle;
+pub use hcrm_kit::testing::{TestBackend, TestDatabase};
+use hcrm_proto::followup::followup_service_client::FollowupServiceClient;
+use hcrm_proto::followup::template_service_client::TemplateServiceClient;
+use hcrm_proto::followup::*;
+use hcrm_proto::patients::patient_service_client::PatientServiceClient;
+use hcrm_proto::patients::{CreatePatientRequest, Interaction, InteractionKind, Patient, RecordInteractionRequest};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tonic::Code;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel as GrpcChannel;
+
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::helpers::TestBackend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::helpers::TestBackend::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+pub const SECRET: &str = "test-signing-secret-0123456789abcdef";
+pub const WEBHOOK_SECRET: &str = "webhook-secret";
+/// 2026-06-01 02:00 UTC = 10:00 in Beijing. In the past, so the patients service (which reads
+/// the real clock for "not in the future" checks) accepts events dated by the test clock.
+pub const START: i64 = 1_780_279_200_000_000;
+pub const DAY: i64 = 86_400 * 1_000_000;
+
+/// What the webhook receiver saw.
+#[derive(Default)]
+pub struct Received {
+    /// Requests per idempotency key (more than 1 is a duplicate).
+    pub by_key: HashMap<String, u32>,
+    pub bodies: Vec<serde_json::Value>,
+    pub bad_signatures: u32,
+    /// Answer 500 to this many requests first.
+    pub fail_next: u32,
+    pub delay_ms: u64,
+}
+
+pub type Receiver = Arc<Mutex<Received>>;
+
+async fn receive(State(state): State<Receiver>, headers: HeaderMap, body: axum::body::Bytes) -> StatusCode {
+    let delay = state.lock().unwrap().delay_ms;
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut r = state.lock().unwrap();
+    if r.fail_next > 0 {
+        r.fail_next -= 1;
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    let ok = hcrm_kit::notify::verify_signature(
+        WEBHOOK_SECRET.as_bytes(),
+        &header("x-hcrm-timestamp"),
+        &body,
+        &header("x-hcrm-signature"),
+    );
+    if !ok {
+        r.bad_signatures += 1;
+        return StatusCode::UNAUTHORIZED;
+    }
+    *r.by_key.entry(header("idempotency-key")).or_default() += 1;
+    r.bodies.push(serde_json::from_slice(&body).unwrap_or_default());
+    StatusCode::OK
+}
+
+/// A local webhook receiver; returns its URL and what it saw.
+pub async fn webhook_receiver() -> (String, Receiver) {
+    let state: Receiver = Arc::default();
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(receive))
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, state)
+}
+
+pub type Authed = InterceptedService<GrpcChannel, TokenInterceptor>;
+
+#[derive(Clone)]
+pub struct TokenInterceptor(String);
+
+impl tonic::service::Interceptor for TokenInterceptor {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {}", self.0).parse().unwrap());
+        Ok(request)
+    }
+}
+
+/// patients + followup in one server, as `hcrm serve` runs them.
+pub struct Suite {
+    pub patients_db: TestDatabase,
+    pub followup_db: TestDatabase,
+    pub data_dir: tempfile::TempDir,
+    pub clock: Clock,
+    pub auth: Authenticator,
+    pub channel: GrpcChannel,
+    pub webhook: Receiver,
+    pub webhook_url: String,
+    /// `http://…` of the first server (patients, and followup unless stopped).
+    pub url: String,
+    handles: Vec<Handle>,
+}
+
+pub fn followup_config(db: &TestDatabase, webhook_url: &str, run_jobs: bool) -> hcrm_followup::Config {
+    hcrm_followup::Config {
+        database_url: Some(Secret::new(db.url.clone())),
+        run_jobs,
+        notifier: NotifierConfig {
+            kind: "webhook".into(),
+            webhook_url: webhook_url.into(),
+            webhook_secret: Some(Secret::new(WEBHOOK_SECRET.to_string())),
+            timeout_ms: 2_000,
+            ..Default::default()
+        },
+        delivery: hcrm_followup::DeliveryConfig {
+            poll_ms: 50,
+            backoff_ms: 10,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+impl Suite {
+    pub async fn start(backend: TestBackend) -> Suite {
+        Self::start_with(backend, true).await
+    }
+
+    /// `followup_jobs = false` runs followup without its background jobs: "followup down" for
+    /// the feed, while its API answers.
+    pub async fn start_with(backend: TestBackend, followup_jobs: bool) -> Suite {
+        let patients_db = TestDatabase::new(backend).await.expect("patients database");
+        let followup_db = TestDatabase::new(backend).await.expect("followup database");
+        let data_dir = tempfile::tempdir().unwrap();
+        let (webhook_url, webhook) = webhook_receiver().await;
+        let mut suite = Suite {
+            patients_db,
+            followup_db,
+            data_dir,
+            clock: Clock::manual(START),
+            auth: Authenticator::hs256(SECRET),
+            channel: GrpcChannel::from_static("http://127.0.0.1:1").connect_lazy(),
+            webhook,
+            webhook_url,
+            url: String::new(),
+            handles: Vec::new(),
+        };
+        let handle = suite.serve(true, Some(followup_jobs), None).await;
+        suite.url = format!("http://{}", handle.grpc_addr);
+        suite.channel = GrpcChannel::from_shared(suite.url.clone()).unwrap().connect_lazy();
+        suite.handles.push(handle);
+        suite
+    }
+
+    pub fn deps(&self, listener: &tokio::net::TcpListener, stopping: tokio::sync::watch::Receiver<bool>) -> Deps {
+        use base64::Engine;
+        let key = |b: u8| base64::engine::general_purpose::STANDARD.encode([b; 32]);
+        Deps {
+            authenticator: Arc::new(Authenticator::hs256(SECRET)),
+            data: DataConfig {
+                dir: self.data_dir.path().to_path_buf(),
+                max_connections: 8,
+                acquire_timeout_secs: 10,
+            },
+            security: SecurityConfig {
+                data_keys: Some(Secret::new(format!("k1:{}", key(7)))),
+                active_key_id: None,
+                index_key: Some(Secret::new(key(9))),
+            },
+            server: ServerConfig::default(),
+            stopping,
+            clock: self.clock.clone(),
+            self_addr: listener.local_addr().unwrap(),
+        }
+    }
+
+    /// Starts a server with patients (when `patients`) and/or followup (`Some(jobs)`), the
+    /// latter reading patients at `patients_url` (default: itself).
+    pub async fn serve(&self, patients: bool, followup: Option<bool>, patients_url: Option<String>) -> Handle {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (shutdown, stopping) = hcrm_kit::server::shutdown_channel();
+        let deps = self.deps(&listener, stopping);
+        let mut built = Vec::new();
+        if patients {
+            let cfg = hcrm_patients::Config {
+                database_url: Some(Secret::new(self.patients_db.url.clone())),
+            };
+            built.push(hcrm_patients::build(&cfg, deps.clone()).await.expect("build patients"));
+        }
+        if let Some(jobs) = followup {
+            let mut cfg = followup_config(&self.followup_db, &self.webhook_url, jobs);
+            cfg.patients_url = patients_url;
+            built.push(hcrm_followup::build(&cfg, deps).await.expect("build followup"));
+        }
+        hcrm_kit::server::start(built, listener, None, &ServerConfig::default(), shutdown)
+            .await
+            .expect("start")
+    }
+
+    /// Adds a server to stop with the suite.
+    pub fn keep(&mut self, handle: Handle) {
+        self.handles.push(handle);
+    }
+
+    pub fn token(&self, role: Role, department: Option<&str>) -> String {
+        self.auth
+            .mint(&format!("{role}-user"), &[role], department, 600)
+            .unwrap()
+    }
+
+    fn authed(&self, role: Role, department: Option<&str>) -> Authed {
+        InterceptedService::new(self.channel.clone(), TokenInterceptor(self.token(role, department)))
+    }
+
+    pub fn followup(&self, role: Role) -> FollowupServiceClient<Authed> {
+        FollowupServiceClient::new(self.authed(role, None))
+    }
+
+    pub fn followup_in(&self, role: Role, department: &str) -> FollowupServiceClient<Authed> {
+        FollowupServiceClient::new(self.authed(role, Some(department)))
+    }
+
+    pub fn templates(&self, role: Role) -> TemplateServiceClient<Authed> {
+        TemplateServiceClient::new(self.authed(role, None))
+    }
+
+    pub fn patients(&self) -> PatientServiceClient<Authed> {
+        PatientServiceClient::new(self.authed(Role::Admin, None))
+    }
+
+    /// Creates a patient who accepts SMS, and returns its id.
+    pub async fn patient(&self, name: &str, phone: &str) -> String {
+        self.patient_with(Patient {
+            display_name: name.into(),
+            phones: vec![phone.into()],
+            contact_preferences: Some(hcrm_proto::patients::ContactPreferences {
+                allowed_channels: vec![hcrm_proto::types::ContactChannel::Sms as i32],
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// Creates a patient as given, and returns its id.
+    pub async fn patient_with(&self, patient: Patient) -> String {
+        let p = self
+            .patients()
+            .create_patient(CreatePatientRequest {
+                patient: Some(patient),
+                ..Default::default()
+            })
+            .await
+            .expect("create patient")
+            .into_inner();
+        p.name.trim_start_matches("patients/").to_string()
+    }
+
+    /// Records a discharge in the patients service.
+    pub async fn discharge(&self, patient_id: &str, department: &str, diagnoses: &[&str], external_id: &str) {
+        self.patients()
+            .record_interaction(RecordInteractionRequest {
+                parent: format!("patients/{patient_id}"),
+                interaction: Some(Interaction {
+                    kind: InteractionKind::Discharge as i32,
+                    department: department.into(),
+                    occur_time: Some(hcrm_kit::time::to_timestamp(self.clock.now())),
+                    summary: "出院".into(),
+                    source_system: "his".into(),
+                    external_id: external_id.into(),
+                    diagnosis_codes: diagnoses.iter().map(|d| d.to_string()).collect(),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .expect("record discharge");
+    }
+
+    pub async fn sql(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        sqlx::AnyPool::connect(&self.followup_db.url).await.unwrap()
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        use sqlx::Row;
+        let pool = self.sql().await;
+        let n: i64 = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .get(0);
+        pool.close().await;
+        n
+    }
+
+    pub async fn stop(mut self) {
+        for handle in self.handles.drain(..) {
+            handle.stop().await.unwrap();
+        }
+    }
+}
+
+/// Polls `check` until it returns `Some`, for up to 20 s (background jobs run on their own).
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The discharge template of the tests: T+1 (score), T+7 (re-check with a patient notice).
+pub fn discharge_template() -> Template {
+    Template {
+        display_name: "心内科出院随访".into(),
+        kind: TemplateKind::Scheduled as i32,
+        applies_to: Some(Applicability {
+            departments: vec!["card".into()],
+            diagnosis_prefixes: vec!["I2".into()],
+            on_discharge: true,
+        }),
+        schedule: vec![
+            ScheduleStep {
+                offset_days: 1,
+                window_days: 2,
+                channel: Channel::Phone as i32,
+                purpose: "出院后电话随访".into(),
+                notify_patient: false,
+            },
+            ScheduleStep {
+                offset_days: 7,
+                window_days: 3,
+                channel: Channel::Phone as i32,
+                purpose: "复查血压".into(),
+                notify_patient: true,
+            },
+        ],
+        default_channel: Channel::Phone as i32,
+        questions: vec![Question {
+            key: "pain".into(),
+            text: "伤口还疼吗？".into(),
+        }],
+        score: Some(ScoreTemplate {
+            items: vec![
+                ScoreItem {
+                    key: "mobility".into(),
+                    label: "活动能力".into(),
+                    weight: 40.0,
+                    min: 0.0,
+                    max: 4.0,
+                    lower_is_better: false,
+                },
+                ScoreItem {
+                    key: "pain".into(),
+                    label: "疼痛".into(),
+                    weight: 60.0,
+                    min: 0.0,
+                    max: 10.0,
+                    lower_is_better: true,
+                },
+            ],
+        }),
+        ..Default::default()
+    }
+}
+
+pub async fn create_template(suite: &Suite, t: Template) -> Template {
+    suite
+        .templates(Role::Admin)
+        .create_template(CreateTemplateRequest {
+            template: Some(t),
+            request_id: String::new(),
+        })
+        .await
+        .expect("create template")
+        .into_inner()
+}
+
+/// The tasks of a plan, by due date.
+pub async fn tasks_of(suite: &Suite, plan: &str) -> Vec<Task> {
+    suite
+        .followup(Role::Admin)
+        .list_tasks(ListTasksRequest {
+            view: TaskView::All as i32,
+            plan: plan.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list tasks")
+        .into_inner()
+        .tasks
+}
+
+/// Waits for the patient's plans to number `n`.
+pub async fn plans_of(suite: &Suite, patient_id: &str, n: usize) -> Vec<Plan> {
+    eventually("plans", || async {
+        let plans = suite
+            .followup(Role::Admin)
+            .list_plans(ListPlansRequest {
+                patient: format!("patients/{patient_id}"),
+                ..Default::default()
+            })
+            .await
+            .expect("list plans")
+            .into_inner()
+            .plans;
+        (plans.len() == n).then_some(plans)
+    })
+    .await
+}
+
+/// Asserts a call failed with `code`, and (for INVALID_ARGUMENT) that a violation names `field`.
+pub fn assert_status<T: std::fmt::Debug>(
+    result: Result<T, tonic::Status>,
+    code: Code,
+    field: Option<&str>,
+) -> tonic::Status {
+    let status = result.expect_err("call should fail");
+    assert_eq!(status.code(), code, "unexpected status: {status:?}");
+    if let Some(field) = field {
+        use tonic_types::StatusExt;
+        let details = status.get_error_details();
+        let bad = details
+            .bad_request()
+            .unwrap_or_else(|| panic!("no BadRequest detail in {status:?}"));
+        assert!(
+            bad.field_violations.iter().any(|v| v.field == field),
+            "no violation for {field}: {:?}",
+            bad.field_violations
+        );
+    }
+    status
+}
+
+/// Local day number of the suite's clock now.
+pub fn today(suite: &Suite) -> i32 {
+    hcrm_followup::domain::calendar::Calendar::new(480).day_of(suite.clock.now())
+}
