@@ -155,7 +155,10 @@ pub async fn build(cfg: &Config, deps: Deps) -> anyhow::Result<Built> {
     let patients = patients::Patients::new(&patients_url, deps.authenticator.clone())?;
     let notifier = hcrm_kit::notify::from_config(&cfg.notifier)?;
     let key = hcrm_kit::crypto::BlindIndex::from_config(&deps.security, &deps.data.dir)?.derive("followup-page-token");
-    let mut jobs = vec![store.ledger.sealer_job()];
+    let mut jobs = vec![
+        store.ledger.sealer_job(),
+        hcrm_kit::idempotency::cleanup_job(store.db.clone()),
+    ];
     if cfg.run_jobs {
         jobs.push(jobs::feed_consumer(
             store.clone(),

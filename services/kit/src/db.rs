@@ -123,7 +123,7 @@ impl Db {
     /// Creates the audit log and event feed tables every service shares, in one transaction;
     /// on PostgreSQL under an advisory lock so replicas starting together do not race.
     async fn apply_ledger_schema(&self) -> anyhow::Result<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.begin_write().await?;
         let script = match self.backend {
             Backend::Sqlite => include_str!("../schema/ledger.sqlite.sql"),
             Backend::Postgres => {

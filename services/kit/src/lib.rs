@@ -11,6 +11,7 @@
 //! - [`crypto`]: field encryption with key ids and blind indexes.
 //! - [`filter`]: AIP-160 filters compiled to SQL over a field whitelist.
 //! - [`feed`]: the ledger at run time: sealing and the `WatchEvents` stream.
+//! - [`idempotency`]: retry-safe creates keyed by the caller's request id.
 //! - [`notify`]: notifiers that carry messages out of the system (webhook, e-mail, log).
 //! - [`client`]: calls between services (lazy channels, service tokens).
 //! - [`clock`]: the time services read, which tests control.
@@ -26,6 +27,7 @@ pub mod deps;
 pub mod error;
 pub mod feed;
 pub mod filter;
+pub mod idempotency;
 pub mod keys;
 pub mod ledger;
 pub mod notify;

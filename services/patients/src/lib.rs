@@ -3,7 +3,6 @@
 
 pub mod domain;
 pub mod grpc;
-pub mod jobs;
 pub mod permissions;
 pub mod query;
 pub mod store;
@@ -75,7 +74,10 @@ pub async fn migrate(cfg: &Config, data: &DataConfig) -> anyhow::Result<()> {
 pub async fn build(cfg: &Config, deps: Deps) -> anyhow::Result<Built> {
     let store = open_store(cfg, &deps).await?;
     let pages = PageTokens::new(store.index.derive("page-token"));
-    let jobs = vec![jobs::sealer(store.clone()), jobs::idempotency_cleanup(store.clone())];
+    let jobs = vec![
+        store.ledger.sealer_job(),
+        hcrm_kit::idempotency::cleanup_job(store.db.clone()),
+    ];
     let api = grpc::Api {
         store,
         pages,

@@ -27,7 +27,8 @@ async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
 }
 
 /// Follows the patients feed from this service's cursor: discharges create plans, exam results
-/// queue notices, admissions are kept for readmission figures. Reconnects with backoff.
+/// queue notices, admissions are kept for readmission figures, a death or a do-not-contact
+/// request stops the patient's plans. Reconnects with backoff.
 pub fn feed_consumer(store: Store, patients: Patients, _server: ServerConfig) -> Job {
     Box::new(move |mut stop| {
         Box::pin(async move {
@@ -59,7 +60,9 @@ pub fn feed_consumer(store: Store, patients: Patients, _server: ServerConfig) ->
 
 async fn consume(store: &Store, patients: &Patients, stop: &mut watch::Receiver<bool>) -> Result<(), ApiError> {
     let cursor = store.cursor(PATIENTS_FEED).await?;
-    let mut events = patients.watch(cursor, &["interaction.recorded"]).await?;
+    let mut events = patients
+        .watch(cursor, &["interaction.recorded", "patient.updated"])
+        .await?;
     loop {
         let next = tokio::select! {
             next = events.next() => next,
@@ -89,6 +92,32 @@ async fn decide(store: &Store, patients: &Patients, event: &Event) -> Result<Eff
         .unwrap_or_else(|_| store.now());
     if patient_id.is_empty() {
         return Ok(Effect::None);
+    }
+    if event.r#type == "patient.updated" {
+        let fields: Vec<&str> = payload
+            .get("fields")
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|f| f.as_str()).collect())
+            .unwrap_or_default();
+        if !fields
+            .iter()
+            .any(|f| *f == "deceased" || f.starts_with("contact_preferences"))
+        {
+            return Ok(Effect::None);
+        }
+        return Ok(match patients.contact(&patient_id).await? {
+            Some(c) if c.reachable() => Effect::None,
+            Some(c) => Effect::StopContact {
+                patient_id,
+                reason: if c.deceased {
+                    "patient deceased"
+                } else {
+                    "patient asked not to be contacted"
+                }
+                .into(),
+            },
+            None => Effect::None,
+        });
     }
     let kind = text("kind");
     if kind

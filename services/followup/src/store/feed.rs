@@ -29,6 +29,8 @@ pub enum Effect {
         patient_id: String,
         at: i64,
     },
+    /// The patient died or asked not to be contacted: their open plans and tasks stop.
+    StopContact { patient_id: String, reason: String },
     /// Nothing (but the cursor moves on).
     None,
 }
@@ -125,6 +127,43 @@ impl Store {
                     .bind(at)
                     .execute(&mut **tx)
                     .await?;
+                Ok(false)
+            }
+            Effect::StopContact { patient_id, reason } => {
+                let plans = sqlx::query("SELECT id FROM plans WHERE patient_id = $1 AND state = 'active'")
+                    .bind(&patient_id)
+                    .fetch_all(&mut **tx)
+                    .await?;
+                for plan in &plans {
+                    let plan_id: String = col(plan, "id")?;
+                    sqlx::query(
+                        "UPDATE tasks SET state = 'cancelled', cancel_reason = $1, version = version + 1, updated_at = $2 \
+                         WHERE plan_id = $3 AND state = 'open'",
+                    )
+                    .bind(&reason)
+                    .bind(now)
+                    .bind(&plan_id)
+                    .execute(&mut **tx)
+                    .await?;
+                    sqlx::query(
+                        "UPDATE plans SET state = 'cancelled', version = version + 1, updated_at = $1 WHERE id = $2",
+                    )
+                    .bind(now)
+                    .bind(&plan_id)
+                    .execute(&mut **tx)
+                    .await?;
+                    super::history(tx, &plan_id, now, "service:followup", "cancelled", &reason).await?;
+                    let audit = AuditEntry {
+                        actor: "service:followup".into(),
+                        roles: "integration".into(),
+                        action: "plan.cancel".into(),
+                        resource: format!("plans/{plan_id}"),
+                        reason: reason.clone(),
+                        request_id: String::new(),
+                        detail: json!({ "patient": patient_id }),
+                    };
+                    hcrm_kit::ledger::append(tx, now, &[audit], &[]).await?;
+                }
                 Ok(false)
             }
             Effect::None => Ok(false),

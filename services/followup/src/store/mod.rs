@@ -14,7 +14,7 @@ pub mod templates;
 use crate::domain::calendar::Calendar;
 use hcrm_kit::ApiError;
 use hcrm_kit::clock::Clock;
-use hcrm_kit::db::{Backend, Db, Tx, col};
+use hcrm_kit::db::{Backend, Db, Tx};
 use hcrm_kit::feed::Ledger;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -67,36 +67,17 @@ impl Store {
 
     /// Resource recorded for an idempotency key, if any.
     pub async fn idempotent(&self, tx: &mut Tx, key: Option<&str>) -> Result<Option<String>, ApiError> {
-        let Some(key) = key else { return Ok(None) };
-        Ok(sqlx::query("SELECT resource FROM idempotency WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&mut **tx)
-            .await?
-            .map(|r| col::<String>(&r, "resource"))
-            .transpose()?)
+        match key {
+            Some(key) => Ok(hcrm_kit::idempotency::lookup(tx, key).await?),
+            None => Ok(None),
+        }
     }
 
     pub async fn remember(&self, tx: &mut Tx, key: Option<&str>, resource: &str) -> Result<(), ApiError> {
         if let Some(key) = key {
-            sqlx::query("INSERT INTO idempotency (key, resource, created_at) VALUES ($1, $2, $3)")
-                .bind(key)
-                .bind(resource)
-                .bind(self.now())
-                .execute(&mut **tx)
-                .await?;
+            hcrm_kit::idempotency::remember(tx, key, resource, self.now()).await?;
         }
         Ok(())
-    }
-
-    /// Deletes idempotency records created before `cutoff`; returns how many.
-    pub async fn forget_request_ids(&self, cutoff: i64) -> Result<u64, ApiError> {
-        let mut tx = self.db.begin_write().await?;
-        let done = sqlx::query("DELETE FROM idempotency WHERE created_at < $1")
-            .bind(cutoff)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected())
     }
 }
 

@@ -72,5 +72,50 @@ async fn discharge_creates_plans_once_even_after_downtime(backend: TestBackend) 
     );
     assert_eq!(suite.count("SELECT COUNT(*) FROM tasks").await, 4);
     plans_of(&suite, &li, 1).await;
+
+    // The patient dies: the plan and its open tasks stop, nobody calls the family.
+    let current = suite
+        .patients()
+        .get_patient(hcrm_proto::patients::GetPatientRequest {
+            name: format!("patients/{li}"),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    suite
+        .patients()
+        .update_patient(hcrm_proto::patients::UpdatePatientRequest {
+            patient: Some(Patient {
+                name: current.name.clone(),
+                deceased: true,
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["deceased".into()],
+            }),
+            etag: current.etag.clone(),
+            reason: "died at home".into(),
+        })
+        .await
+        .unwrap();
+    let plan = eventually("the plan stops", || async {
+        let plan = plans_of(&suite, &li, 1).await.remove(0);
+        (plan.state == PlanState::Cancelled as i32).then_some(plan)
+    })
+    .await;
+    let plan = suite
+        .followup(hcrm_kit::auth::Role::Admin)
+        .get_plan(GetPlanRequest { name: plan.name })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(plan.history.last().unwrap().detail, "patient deceased");
+    let tasks = tasks_of(&suite, &plan.name).await;
+    assert!(
+        tasks
+            .iter()
+            .all(|t| t.status == TaskStatus::Cancelled as i32 && t.cancel_reason == "patient deceased")
+    );
     suite.stop().await;
 }

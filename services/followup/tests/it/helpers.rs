@@ -133,6 +133,8 @@ pub struct Suite {
     pub webhook_url: String,
     /// `http://…` of the first server (patients, and followup unless stopped).
     pub url: String,
+    /// Adjusts followup's configuration before each start.
+    pub tune: fn(&mut hcrm_followup::Config),
     handles: Vec<Handle>,
 }
 
@@ -164,6 +166,10 @@ impl Suite {
     /// `followup_jobs = false` runs followup without its background jobs: "followup down" for
     /// the feed, while its API answers.
     pub async fn start_with(backend: TestBackend, followup_jobs: bool) -> Suite {
+        Self::start_tuned(backend, followup_jobs, |_| {}).await
+    }
+
+    pub async fn start_tuned(backend: TestBackend, followup_jobs: bool, tune: fn(&mut hcrm_followup::Config)) -> Suite {
         let patients_db = TestDatabase::new(backend).await.expect("patients database");
         let followup_db = TestDatabase::new(backend).await.expect("followup database");
         let data_dir = tempfile::tempdir().unwrap();
@@ -178,6 +184,7 @@ impl Suite {
             webhook,
             webhook_url,
             url: String::new(),
+            tune,
             handles: Vec::new(),
         };
         let handle = suite.serve(true, Some(followup_jobs), None).await;
@@ -225,6 +232,7 @@ impl Suite {
         if let Some(jobs) = followup {
             let mut cfg = followup_config(&self.followup_db, &self.webhook_url, jobs);
             cfg.patients_url = patients_url;
+            (self.tune)(&mut cfg);
             built.push(hcrm_followup::build(&cfg, deps).await.expect("build followup"));
         }
         hcrm_kit::server::start(built, listener, None, &ServerConfig::default(), shutdown)

@@ -9,3 +9,4 @@ mod discharge;
 mod record;
 mod reminders;
 mod roles;
+mod statistics;

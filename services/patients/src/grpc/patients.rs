@@ -8,19 +8,17 @@ use crate::store::import::{InteractionRow, PatientRow, failed};
 use crate::store::interactions::TimelineQuery;
 use crate::store::patients::View;
 use crate::store::{Update, parse_name};
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use hcrm_kit::ApiError;
 use hcrm_kit::auth::Scope;
 use hcrm_kit::db::{Sql, Value};
+use hcrm_kit::feed::{Ledger, ServerStream, async_stream};
 use hcrm_kit::paging::PageSize;
 use hcrm_kit::validate::Violations;
 use hcrm_proto::patients::patient_service_server::PatientService;
 use hcrm_proto::patients::*;
 use hcrm_proto::types::Event;
-use std::pin::Pin;
 use tonic::{Request, Response, Status, Streaming};
-
-type ServerStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 /// Rows accepted in one import message, and committed per transaction.
 const IMPORT_MAX_ROWS_PER_MESSAGE: usize = 1_000;
@@ -557,68 +555,12 @@ impl PatientService for Api {
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
         let (ctx, _scope) = self.authorize(&request, Perm::EventsWatch, "WatchEvents").await?;
         let req = request.into_inner();
-        if req.after_sequence < 0 {
-            return Err(ctx.status(ApiError::invalid("after_sequence", "must not be negative")));
-        }
-        if req.types.len() > 20 || req.types.iter().any(|t| t.is_empty() || t.len() > 64) {
-            return Err(ctx.status(ApiError::invalid("types", "at most 20 types of 1–64 characters")));
-        }
-        let store = self.store.clone();
-        let mut stopping = self.stopping.clone();
-        let output = async_stream(move |tx| async move {
-            let mut cursor = req.after_sequence;
-            loop {
-                // Register for wake-ups before reading, so a commit in between is not missed.
-                let notified = store.events_published.notified();
-                let events = match hcrm_kit::ledger::events_after(&store.db, cursor, &req.types, 500).await {
-                    Ok(events) if events.is_empty() => {
-                        // Nothing sealed yet: seal what is committed (the job may be asleep) and look again.
-                        match store.seal().await {
-                            Ok(()) => hcrm_kit::ledger::events_after(&store.db, cursor, &req.types, 500).await,
-                            Err(e) => {
-                                let _ = tx.send(Err(ctx.status(e))).await;
-                                return;
-                            }
-                        }
-                    }
-                    other => other,
-                };
-                match events {
-                    Ok(events) if !events.is_empty() => {
-                        for e in events {
-                            cursor = e.sequence;
-                            let event = Event {
-                                sequence: e.sequence,
-                                r#type: e.kind,
-                                resource: e.resource,
-                                occur_time: Some(hcrm_kit::time::to_timestamp(e.at)),
-                                payload_json: e.payload,
-                            };
-                            if tx.send(Ok(event)).await.is_err() {
-                                return;
-                            }
-                        }
-                        continue;
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        let _ = tx.send(Err(ctx.status(e.into()))).await;
-                        return;
-                    }
-                }
-                // Other replicas' commits are not notified here: poll as well.
-                tokio::select! {
-                    _ = notified => {}
-                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                    _ = tx.closed() => return,
-                    _ = async { let _ = stopping.wait_for(|s| *s).await; } => {
-                        let _ = tx.send(Err(Status::unavailable("server is shutting down; resume from your cursor on another replica"))).await;
-                        return;
-                    }
-                }
-            }
-        });
-        Ok(Response::new(output))
+        Ledger::check_watch(req.after_sequence, &req.types).map_err(|e| ctx.status(e))?;
+        let stream = self
+            .store
+            .ledger
+            .watch(ctx, req.after_sequence, req.types, self.stopping.clone());
+        Ok(Response::new(stream))
     }
 }
 
@@ -769,17 +711,4 @@ where
             }
         }
     })
-}
-
-/// A response stream fed by a spawned task through a bounded channel (back-pressure: the task
-/// waits while the client is slow).
-fn async_stream<T, F, Fut>(body: F) -> ServerStream<T>
-where
-    T: Send + 'static,
-    F: FnOnce(tokio::sync::mpsc::Sender<Result<T, Status>>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    tokio::spawn(body(tx));
-    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }

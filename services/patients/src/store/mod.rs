@@ -11,8 +11,7 @@ pub mod related;
 use hcrm_kit::ApiError;
 use hcrm_kit::crypto::{BlindIndex, Sealer};
 use hcrm_kit::db::{Backend, Db};
-use std::sync::Arc;
-use tokio::sync::Notify;
+use hcrm_kit::feed::Ledger;
 
 /// The patients service's database and the keys that protect its sensitive fields.
 #[derive(Clone)]
@@ -20,20 +19,17 @@ pub struct Store {
     pub db: Db,
     pub sealer: Sealer,
     pub index: BlindIndex,
-    /// Woken after every commit that wrote audit entries or events: the sealer job listens.
-    pub unsealed: Arc<Notify>,
-    /// Woken after every seal that published events: WatchEvents streams in this process listen.
-    pub events_published: Arc<Notify>,
+    /// The audit log and event feed: sealing and WatchEvents.
+    pub ledger: Ledger,
 }
 
 impl Store {
     pub fn new(db: Db, sealer: Sealer, index: BlindIndex) -> Self {
         Self {
+            ledger: Ledger::new(db.clone()),
             db,
             sealer,
             index,
-            unsealed: Arc::new(Notify::new()),
-            events_published: Arc::new(Notify::new()),
         }
     }
 
@@ -52,30 +48,17 @@ impl Store {
 
     /// Wakes the sealer after a commit that wrote to the ledger.
     pub fn changed(&self) {
-        self.unsealed.notify_one();
+        self.ledger.changed();
     }
 
     /// Seals what is committed and wakes local watchers when events were published.
     pub async fn seal(&self) -> Result<(), ApiError> {
-        let mut published = false;
-        loop {
-            let sealed = hcrm_kit::ledger::seal(&self.db).await?;
-            if sealed == hcrm_kit::ledger::Sealed::default() {
-                break;
-            }
-            published |= sealed.events > 0;
-        }
-        if published {
-            self.events_published.notify_waiters();
-        }
-        Ok(())
+        self.ledger.seal().await
     }
 
     /// Appends one audit entry in its own transaction (denied attempts).
     pub async fn audit_alone(&self, entry: hcrm_kit::ledger::AuditEntry) -> Result<(), ApiError> {
-        hcrm_kit::ledger::append_alone(&self.db, hcrm_kit::time::now_micros(), &[entry]).await?;
-        self.changed();
-        Ok(())
+        self.ledger.audit_alone(entry).await
     }
 }
 

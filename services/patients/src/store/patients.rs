@@ -212,33 +212,11 @@ impl Store {
 
     /// Resource recorded for an idempotency key, if any.
     pub async fn idempotent(&self, tx: &mut Tx, key: &str) -> Result<Option<String>, ApiError> {
-        Ok(sqlx::query("SELECT resource FROM idempotency WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&mut **tx)
-            .await?
-            .map(|r| col::<String>(&r, "resource"))
-            .transpose()?)
-    }
-
-    /// Deletes idempotency records created before `cutoff`; returns how many.
-    pub async fn forget_request_ids(&self, cutoff: i64) -> Result<u64, ApiError> {
-        let mut tx = self.db.begin_write().await?;
-        let done = sqlx::query("DELETE FROM idempotency WHERE created_at < $1")
-            .bind(cutoff)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected())
+        Ok(hcrm_kit::idempotency::lookup(tx, key).await?)
     }
 
     pub async fn remember(&self, tx: &mut Tx, key: &str, resource: &str, now: i64) -> Result<(), sqlx::Error> {
-        sqlx::query("INSERT INTO idempotency (key, resource, created_at) VALUES ($1, $2, $3)")
-            .bind(key)
-            .bind(resource)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
+        hcrm_kit::idempotency::remember(tx, key, resource, now).await
     }
 
     /// Creates a patient (validated and normalised by the caller). Race-safe: concurrent
