@@ -9,6 +9,9 @@
 //! Environment: `BENCH_BACKENDS=sqlite,postgres` (default both), `BENCH_PATIENTS` (search corpus
 //! and import size, default 100000), `BENCH_CONCURRENCY` (default 16), `BENCH_OPS` (default 4000).
 
+mod common;
+
+use common::*;
 use futures::StreamExt;
 use hcrm_kit::auth::{Authenticator, Role};
 use hcrm_kit::testing::{TestBackend, TestDatabase};
@@ -23,92 +26,6 @@ use tonic_health::pb::health_client::HealthClient;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hcrm");
 const SECRET: &str = "benchmark-signing-secret-0123456789abcdef";
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-struct Row {
-    backend: &'static str,
-    what: String,
-    ops_per_sec: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    note: String,
-}
-
-fn summarize(backend: &'static str, what: &str, wall: Duration, mut latencies: Vec<Duration>, note: String) -> Row {
-    latencies.sort();
-    let pick = |q: f64| {
-        if latencies.is_empty() {
-            0.0
-        } else {
-            latencies[((latencies.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0
-        }
-    };
-    Row {
-        backend,
-        what: what.to_string(),
-        ops_per_sec: latencies.len() as f64 / wall.as_secs_f64(),
-        p50_ms: pick(0.50),
-        p99_ms: pick(0.99),
-        note,
-    }
-}
-
-/// Runs `ops` calls of `op` spread over `concurrency` workers; returns wall time and latencies.
-async fn drive<F, Fut>(concurrency: usize, ops: usize, op: F) -> (Duration, Vec<Duration>)
-where
-    F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let op = Arc::new(op);
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let start = Instant::now();
-    let workers: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let op = op.clone();
-            let next = next.clone();
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if i >= ops {
-                        break;
-                    }
-                    let t = Instant::now();
-                    op(i).await;
-                    latencies.push(t.elapsed());
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut all = Vec::with_capacity(ops);
-    for w in workers {
-        all.extend(w.await.unwrap());
-    }
-    (start.elapsed(), all)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
-}
 
 struct Server {
     child: Child,
@@ -360,86 +277,8 @@ async fn bench_backend(backend: TestBackend, rows: &mut Vec<Row>, memory: &mut V
     memory.push(format!("| {label} | all, after the load | | {loaded:.1} MB |"));
 
     // Ceiling 1: raw single-row INSERT through sqlx on the same database.
-    sqlx::any::install_default_drivers();
-    // The best sqlx does on each backend: SQLite has one writer at a time, so one connection
-    // (more only collide in SQLite's sleeping busy handler); PostgreSQL gets a pool of 8.
-    let connections = if backend == TestBackend::Sqlite { 1 } else { 8 };
-    let pool = sqlx::any::AnyPoolOptions::new()
-        .max_connections(connections)
-        .connect(&db.url)
-        .await
-        .unwrap();
-    if backend == TestBackend::Sqlite {
-        for pragma in [
-            "PRAGMA journal_mode = WAL",
-            "PRAGMA synchronous = NORMAL",
-            "PRAGMA busy_timeout = 10000",
-        ] {
-            sqlx::query(pragma).execute(&pool).await.unwrap();
-        }
-    }
-    sqlx::query("CREATE TABLE bench_raw (id TEXT PRIMARY KEY, body TEXT NOT NULL)")
-        .execute(&pool)
-        .await
-        .unwrap();
-    let p = pool.clone();
-    let (wall, lat) = drive(concurrency, ops, move |i| {
-        let p = p.clone();
-        async move {
-            sqlx::query("INSERT INTO bench_raw (id, body) VALUES ($1, $2)")
-                .bind(format!("row-{i}"))
-                .bind("x".repeat(200))
-                .execute(&p)
-                .await
-                .expect("raw insert");
-        }
-    })
-    .await;
-    rows.push(summarize(
-        label,
-        "ceiling: raw sqlx single-row INSERT",
-        wall,
-        lat,
-        format!("{concurrency} tasks, {connections} connection(s)"),
-    ));
-    pool.close().await;
+    rows.push(raw_insert_ceiling(backend, label, &db.url, concurrency, ops).await);
     drop(server);
-}
-
-/// Ceiling 2: a bare tonic server (health Check: a trivial unary RPC) with no layers or auth.
-async fn echo_ceiling(rows: &mut Vec<Row>) {
-    let concurrency = env_usize("BENCH_CONCURRENCY", 16);
-    let ops = env_usize("BENCH_OPS", 4_000) * 3;
-    let (_reporter, service) = tonic_health::server::health_reporter();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))),
-    );
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let client = HealthClient::new(channel);
-    let (wall, lat) = drive(concurrency, ops, move |_| {
-        let mut c = client.clone();
-        async move {
-            c.check(HealthCheckRequest { service: String::new() })
-                .await
-                .expect("echo");
-        }
-    })
-    .await;
-    rows.push(summarize(
-        "-",
-        "ceiling: bare tonic unary RPC",
-        wall,
-        lat,
-        format!("{concurrency} clients, in the bench process"),
-    ));
 }
 
 async fn single_target_memory(memory: &mut Vec<String>) {
@@ -478,14 +317,7 @@ fn main() {
             };
             bench_backend(backend, &mut rows, &mut memory).await;
         }
-        println!("\n| backend | operation | ops/s | p50 ms | p99 ms | notes |");
-        println!("|---|---|---:|---:|---:|---|");
-        for r in &rows {
-            println!(
-                "| {} | {} | {:.0} | {:.2} | {:.2} | {} |",
-                r.backend, r.what, r.ops_per_sec, r.p50_ms, r.p99_ms, r.note
-            );
-        }
+        print_rows(&rows);
         println!("\n| backend | targets | start to SERVING | resident memory |");
         println!("|---|---|---:|---:|");
         for m in &memory {

@@ -160,11 +160,7 @@ pub async fn build(cfg: &Config, deps: Deps) -> anyhow::Result<Built> {
         hcrm_kit::idempotency::cleanup_job(store.db.clone()),
     ];
     if cfg.run_jobs {
-        jobs.push(jobs::feed_consumer(
-            store.clone(),
-            patients.clone(),
-            deps.server.clone(),
-        ));
+        jobs.push(jobs::feed_consumer(store.clone(), patients.clone()));
         jobs.push(jobs::reminder_planner(store.clone(), cfg.delivery.poll_ms));
         jobs.push(jobs::dispatcher(
             store.clone(),

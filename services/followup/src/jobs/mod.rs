@@ -8,7 +8,6 @@ use crate::store::deliveries::{Claimed, Outcome};
 use crate::store::feed::{Effect, PATIENTS_FEED, discharge_plans};
 use futures::StreamExt;
 use hcrm_kit::ApiError;
-use hcrm_kit::config::ServerConfig;
 use hcrm_kit::notify::{Message, Notifier, NotifyError, Recipient};
 use hcrm_kit::server::Job;
 use hcrm_proto::patients::{Interaction, InteractionKind};
@@ -29,7 +28,7 @@ async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
 /// Follows the patients feed from this service's cursor: discharges create plans, exam results
 /// queue notices, admissions are kept for readmission figures, a death or a do-not-contact
 /// request stops the patient's plans. Reconnects with backoff.
-pub fn feed_consumer(store: Store, patients: Patients, _server: ServerConfig) -> Job {
+pub fn feed_consumer(store: Store, patients: Patients) -> Job {
     Box::new(move |mut stop| {
         Box::pin(async move {
             let mut failures = 0u32;
