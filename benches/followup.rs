@@ -338,16 +338,17 @@ async fn reminder_pass() -> Pass {
     let t = Instant::now();
     let mut replicas = Vec::new();
     for r in 0..2 {
-        let store = hcrm_followup::open_store(&cfg, &deps).await.unwrap();
-        let (patients, notifier, delivery) = (patients.clone(), notifier.clone(), delivery.clone());
-        replicas.push(tokio::spawn(async move {
-            let owner = format!("replica-{r}");
-            while hcrm_followup::jobs::dispatch_once(&store, &patients, notifier.as_ref(), &delivery, &owner)
-                .await
-                .unwrap()
-                > 0
-            {}
-        }));
+        let dispatcher = hcrm_followup::jobs::Dispatcher {
+            store: hcrm_followup::open_store(&cfg, &deps).await.unwrap(),
+            patients: patients.clone(),
+            notifier: notifier.clone(),
+            cfg: delivery.clone(),
+            staff_email: Default::default(),
+            owner: format!("replica-{r}"),
+        };
+        replicas.push(tokio::spawn(
+            async move { while dispatcher.once().await.unwrap() > 0 {} },
+        ));
     }
     for r in replicas {
         r.await.unwrap();

@@ -49,6 +49,11 @@ pub struct Config {
     pub max_attempts: i32,
     /// Statistics show no figure for groups smaller than this.
     pub min_group_size: i64,
+    /// Local hour (0–23) from which reminders and notices for tomorrow go out.
+    pub send_from_hour: u32,
+    /// E-mail addresses of staff subjects and department pools (`department:{code}`), for the
+    /// SMTP notifier; reminders to anyone not listed are skipped when mail is the only way.
+    pub staff_email: std::collections::BTreeMap<String, String>,
     /// Whether this replica consumes the patients feed and runs the reminder jobs.
     pub run_jobs: bool,
     /// Where reminders and notices go.
@@ -77,7 +82,7 @@ pub struct DeliveryConfig {
 impl Default for DeliveryConfig {
     fn default() -> Self {
         Self {
-            batch: 200,
+            batch: 64,
             lease_secs: 60,
             max_attempts: 8,
             backoff_ms: 2_000,
@@ -95,6 +100,8 @@ impl Default for Config {
             utc_offset_minutes: 480,
             max_attempts: 3,
             min_group_size: 30,
+            send_from_hour: 8,
+            staff_email: Default::default(),
             run_jobs: true,
             notifier: NotifierConfig::default(),
             delivery: DeliveryConfig::default(),
@@ -127,6 +134,12 @@ impl Config {
         anyhow::ensure!(d.lease_secs >= 1, "followup.delivery.lease_secs must be at least 1");
         anyhow::ensure!(d.max_attempts >= 1, "followup.delivery.max_attempts must be at least 1");
         anyhow::ensure!(d.concurrency >= 1, "followup.delivery.concurrency must be at least 1");
+        anyhow::ensure!(self.send_from_hour < 24, "followup.send_from_hour must be 0–23");
+        // A claimant stops starting sends at half its lease; one send must end before the rest.
+        anyhow::ensure!(
+            d.lease_secs * 1000 / 2 > self.notifier.timeout_ms as i64 + 5_000,
+            "followup.delivery.lease_secs must exceed twice (notifier.timeout_ms + 5 s), the longest one attempt takes"
+        );
         self.notifier
             .check()
             .map_err(|e| anyhow::anyhow!("followup.notifier: {e}"))?;
@@ -162,13 +175,14 @@ pub async fn build(cfg: &Config, deps: Deps) -> anyhow::Result<Built> {
     if cfg.run_jobs {
         jobs.push(jobs::feed_consumer(store.clone(), patients.clone()));
         jobs.push(jobs::reminder_planner(store.clone(), cfg.delivery.poll_ms));
-        jobs.push(jobs::dispatcher(
-            store.clone(),
-            patients.clone(),
+        jobs.push(jobs::dispatcher(jobs::Dispatcher {
+            store: store.clone(),
+            patients: patients.clone(),
             notifier,
-            cfg.delivery.clone(),
-            hcrm_kit::new_id(),
-        ));
+            cfg: cfg.delivery.clone(),
+            staff_email: std::sync::Arc::new(cfg.staff_email.clone()),
+            owner: hcrm_kit::new_id(),
+        }));
     }
     let api = grpc::Api {
         store,

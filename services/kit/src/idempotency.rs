@@ -29,6 +29,32 @@ pub async fn remember(tx: &mut Tx, key: &str, resource: &str, now: i64) -> Resul
     Ok(())
 }
 
+/// Claims `key` for `resource` at the start of a create, before anything else is written, so
+/// that racing retries queue on the key (PostgreSQL waits on the unique index) instead of both
+/// writing. `Some(existing)` means an earlier call with this key made `existing`: the caller
+/// drops its transaction (aborted on PostgreSQL) and answers with that resource.
+pub async fn claim(db: &Db, tx: &mut Tx, key: &str, resource: &str, now: i64) -> Result<Option<String>, sqlx::Error> {
+    if let Some(existing) = lookup(tx, key).await? {
+        return Ok(Some(existing));
+    }
+    match remember(tx, key, resource, now).await {
+        Ok(()) => Ok(None),
+        Err(err) if crate::error::is_unique_violation(&err) => {
+            // The other call committed while this one waited; read its result outside this
+            // (now failed) transaction.
+            sqlx::query("SELECT resource FROM idempotency WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&db.pool)
+                .await?
+                .map(|r| col::<String>(&r, "resource"))
+                .transpose()?
+                .map(Some)
+                .ok_or(err)
+        }
+        Err(err) => Err(err),
+    }
+}
+
 /// Deletes entries created before `cutoff`; returns how many.
 pub async fn forget_before(db: &Db, cutoff: i64) -> Result<u64, sqlx::Error> {
     let mut tx = db.begin_write().await?;

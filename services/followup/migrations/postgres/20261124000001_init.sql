@@ -140,6 +140,7 @@ CREATE TABLE deliveries (
     id              TEXT PRIMARY KEY,
     kind            TEXT NOT NULL,
     recipient       TEXT NOT NULL,
+    department      TEXT NOT NULL,
     ref             TEXT NOT NULL,
     message         TEXT NOT NULL,
     state           TEXT NOT NULL,
@@ -160,6 +161,8 @@ CREATE TABLE consumer_cursors (
     feed     TEXT PRIMARY KEY,
     position BIGINT NOT NULL
 );
+-- The row exists from the start, so consumers always lock it (no race to create it).
+INSERT INTO consumer_cursors (feed, position) VALUES ('patients', 0);
 
 -- Admissions seen on the patients feed, for the readmission comparison.
 CREATE TABLE admissions (

@@ -104,6 +104,17 @@ impl FollowupService for Api {
             if has_template != req.steps.is_empty() {
                 v.add("plan.template", "give a template or steps, not both and not neither");
             }
+            if plan.diagnosis_codes.len() > 20 {
+                v.add("plan.diagnosis_codes", "at most 20 codes");
+            }
+            for (i, code) in plan.diagnosis_codes.iter().enumerate() {
+                if !crate::domain::template::is_icd_prefix(code) {
+                    v.add(
+                        format!("plan.diagnosis_codes[{i}]"),
+                        "must be an ICD-10 code such as I10",
+                    );
+                }
+            }
             if req.steps.len() > 50 {
                 v.add("steps", "at most 50 steps");
             }
@@ -484,7 +495,6 @@ impl FollowupService for Api {
                                 index,
                                 code: code_name(err.code()),
                                 message: err.to_string(),
-                                ..Default::default()
                             });
                         }
                     }
@@ -566,7 +576,7 @@ impl FollowupService for Api {
                 } else {
                     Some(s.effect(&q, &scope).await?)
                 },
-                exam_notices: Some(s.exam_notice_sla(&q).await?),
+                exam_notices: Some(s.exam_notice_sla(&q, &scope).await?),
                 min_group_size: q.min_group,
                 overdue_tasks: s.overdue_count(&scope, &q.department).await?,
             })

@@ -8,10 +8,12 @@ use crate::store::deliveries::{Claimed, Outcome};
 use crate::store::feed::{Effect, PATIENTS_FEED, discharge_plans};
 use futures::StreamExt;
 use hcrm_kit::ApiError;
+use hcrm_kit::auth::Scope;
 use hcrm_kit::notify::{Message, Notifier, NotifyError, Recipient};
 use hcrm_kit::server::Job;
 use hcrm_proto::patients::{Interaction, InteractionKind};
 use hcrm_proto::types::Event;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -60,7 +62,7 @@ pub fn feed_consumer(store: Store, patients: Patients) -> Job {
 async fn consume(store: &Store, patients: &Patients, stop: &mut watch::Receiver<bool>) -> Result<(), ApiError> {
     let cursor = store.cursor(PATIENTS_FEED).await?;
     let mut events = patients
-        .watch(cursor, &["interaction.recorded", "patient.updated"])
+        .watch(cursor, &["interaction.recorded", "patient.updated", "patient.deleted"])
         .await?;
     loop {
         let next = tokio::select! {
@@ -92,16 +94,23 @@ async fn decide(store: &Store, patients: &Patients, event: &Event) -> Result<Eff
     if patient_id.is_empty() {
         return Ok(Effect::None);
     }
+    if event.r#type == "patient.deleted" {
+        return Ok(Effect::StopContact {
+            patient_id,
+            reason: "patient record deleted".into(),
+        });
+    }
     if event.r#type == "patient.updated" {
-        let fields: Vec<&str> = payload
+        // Staff updates name their fields; a re-import from the HIS does not, and may carry a
+        // death or an opt-out too.
+        let fields: Option<Vec<&str>> = payload
             .get("fields")
             .and_then(|v| v.as_array())
-            .map(|a| a.iter().filter_map(|f| f.as_str()).collect())
-            .unwrap_or_default();
-        if !fields
-            .iter()
-            .any(|f| *f == "deceased" || f.starts_with("contact_preferences"))
-        {
+            .map(|a| a.iter().filter_map(|f| f.as_str()).collect());
+        if fields.is_some_and(|f| {
+            !f.iter()
+                .any(|f| *f == "deceased" || f.starts_with("contact_preferences"))
+        }) {
             return Ok(Effect::None);
         }
         return Ok(match patients.contact(&patient_id).await? {
@@ -154,6 +163,7 @@ async fn decide(store: &Store, patients: &Patients, event: &Event) -> Result<Eff
         return Ok(Effect::ExamNotice {
             id: interaction.rsplit('/').next().unwrap_or_default().to_string(),
             patient_id,
+            department: text("department"),
             result_at: occur,
             summary: "检查结果已出，请留意医院通知 / Your exam result is ready".into(),
         });
@@ -186,18 +196,27 @@ pub fn reminder_planner(store: Store, poll_ms: u64) -> Job {
     })
 }
 
-/// Claims ready deliveries with a lease and sends them, `concurrency` at a time.
-pub fn dispatcher(
-    store: Store,
-    patients: Patients,
-    notifier: Arc<dyn Notifier>,
-    cfg: DeliveryConfig,
-    owner: String,
-) -> Job {
+/// Sends what the outbox holds: claims a batch with a lease, attempts each delivery, settles it.
+/// Several may run at once (one per replica, or more).
+#[derive(Clone)]
+pub struct Dispatcher {
+    pub store: Store,
+    pub patients: Patients,
+    pub notifier: Arc<dyn Notifier>,
+    pub cfg: DeliveryConfig,
+    /// E-mail addresses of staff subjects and department pools.
+    pub staff_email: Arc<BTreeMap<String, String>>,
+    /// This claimant's name in the leases.
+    pub owner: String,
+}
+
+/// The dispatcher as a background job: rounds back to back while there is work, then waits for
+/// a wake-up or the poll interval.
+pub fn dispatcher(d: Dispatcher) -> Job {
     Box::new(move |mut stop| {
         Box::pin(async move {
             loop {
-                let sent = match dispatch_once(&store, &patients, notifier.as_ref(), &cfg, &owner).await {
+                let sent = match d.once().await {
                     Ok(n) => n,
                     Err(err) => {
                         tracing::warn!(error = %err, "delivery round failed");
@@ -208,8 +227,8 @@ pub fn dispatcher(
                     continue;
                 }
                 tokio::select! {
-                    _ = store.outbox.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(cfg.poll_ms)) => {}
+                    _ = d.store.outbox.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(d.cfg.poll_ms)) => {}
                     _ = stop.wait_for(|s| *s) => return,
                 }
             }
@@ -217,30 +236,210 @@ pub fn dispatcher(
     })
 }
 
-/// One round: claim a batch, send it, settle each. Returns how many were claimed.
-pub async fn dispatch_once(
-    store: &Store,
-    patients: &Patients,
-    notifier: &dyn Notifier,
-    cfg: &DeliveryConfig,
-    owner: &str,
-) -> Result<usize, ApiError> {
-    let claimed = store.claim(owner, cfg.lease_secs * 1_000_000, cfg.batch).await?;
-    let n = claimed.len();
-    futures::stream::iter(claimed)
-        .for_each_concurrent(cfg.concurrency, |d| async move {
-            let outcome = attempt(store, patients, notifier, &d).await;
-            if let Outcome::Failed { error, .. } = &outcome {
-                tracing::warn!(delivery = %d.id, kind = %d.kind, attempts = d.attempts, error = %error, "delivery failed");
+impl Dispatcher {
+    /// One round: claim a batch, send it, settle each. Returns how many were claimed.
+    pub async fn once(&self) -> Result<usize, ApiError> {
+        let lease = self.cfg.lease_secs * 1_000_000;
+        let claimed_at = self.store.now();
+        let claimed = self.store.claim(&self.owner, lease, self.cfg.batch).await?;
+        let n = claimed.len();
+        futures::stream::iter(claimed)
+            .for_each_concurrent(self.cfg.concurrency, |d| async move {
+                // Past half the lease, start nothing new: the rest goes back to the queue
+                // before another replica could take it over mid-send.
+                let outcome = if self.store.now() > claimed_at + lease / 2 {
+                    Outcome::Postponed(self.store.now())
+                } else {
+                    self.attempt(&d).await
+                };
+                if let Outcome::Failed { error, .. } = &outcome {
+                    tracing::warn!(delivery = %d.id, kind = %d.kind, attempts = d.attempts, error = %error, "delivery failed");
+                }
+                match self.store.settle(&self.owner, &d, outcome, self.cfg.max_attempts, self.cfg.backoff_ms).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(delivery = %d.id, "lease lost before settling; another replica owns it"),
+                    Err(err) => tracing::warn!(delivery = %d.id, error = %err, "could not settle a delivery"),
+                }
+            })
+            .await;
+        Ok(n)
+    }
+
+    /// One attempt at one delivery.
+    async fn attempt(&self, d: &Claimed) -> Outcome {
+        match d.kind.as_str() {
+            "patients.timeline" => timeline(&self.patients, d).await,
+            "followup.reminder" => match self.reminder_message(d).await {
+                Ok(Ok(message)) => self.send(&message).await,
+                Ok(Err(reason)) => Outcome::Skipped(reason),
+                Err(err) => failed(err),
+            },
+            "followup.patient_notice" | "followup.exam_notice" => self.patient_notice(d).await,
+            _ => {
+                let message = Message {
+                    idempotency_key: d.id.clone(),
+                    kind: d.kind.clone(),
+                    recipient: self.staff(&d.recipient),
+                    subject: "随访提醒 / follow-up alert".into(),
+                    body: d.message.clone(),
+                    payload: serde_json::from_str(&d.message).unwrap_or_default(),
+                };
+                self.send(&message).await
             }
-            match store.settle(owner, &d, outcome, cfg.max_attempts, cfg.backoff_ms).await {
-                Ok(true) => {}
-                Ok(false) => tracing::warn!(delivery = %d.id, "lease lost before settling; another replica owns it"),
-                Err(err) => tracing::warn!(delivery = %d.id, error = %err, "could not settle a delivery"),
+        }
+    }
+
+    fn staff(&self, subject: &str) -> Recipient {
+        Recipient {
+            id: subject.to_string(),
+            email: self.staff_email.get(subject).cloned(),
+            phone: None,
+        }
+    }
+
+    async fn send(&self, message: &Message) -> Outcome {
+        if self.notifier.name() == "smtp" && message.recipient.email.is_none() {
+            return Outcome::Skipped(format!("no e-mail address for {}", message.recipient.id));
+        }
+        match self.notifier.send(message).await {
+            Ok(()) => Outcome::Delivered,
+            Err(NotifyError::Transient(e)) => Outcome::Failed {
+                error: e,
+                transient: true,
+            },
+            Err(NotifyError::Permanent(e)) => Outcome::Failed {
+                error: e,
+                transient: false,
+            },
+        }
+    }
+
+    /// The open task a reminder or notice is about, as it is now; `Err(reason)` when the
+    /// delivery no longer applies (the task closed, or moved to another day: the new day has
+    /// its own reminder).
+    async fn task_for(&self, d: &Claimed) -> Result<Result<hcrm_proto::followup::Task, String>, ApiError> {
+        use hcrm_proto::followup::TaskStatus;
+        let task = match self.store.get_task(&d.reference, &Scope::All).await {
+            Ok(task) => task,
+            Err(ApiError::NotFound { .. }) => return Ok(Err("the task no longer exists".into())),
+            Err(err) => return Err(err),
+        };
+        if !matches!(
+            TaskStatus::try_from(task.status),
+            Ok(TaskStatus::Pending | TaskStatus::Due)
+        ) {
+            return Ok(Err("the task is no longer open".into()));
+        }
+        let due = task.due_date.and_then(|d| crate::domain::calendar::from_date(&d));
+        let day = d.id.rsplit('-').next().and_then(|s| s.parse::<i32>().ok());
+        if due.is_none() || due != day {
+            return Ok(Err("the task was rescheduled".into()));
+        }
+        Ok(Ok(task))
+    }
+
+    /// The reminder to a task's assignee (as assigned now).
+    async fn reminder_message(&self, d: &Claimed) -> Result<Result<Message, String>, ApiError> {
+        let task = match self.task_for(d).await? {
+            Ok(task) => task,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        let due = task.due_date.unwrap_or_default();
+        Ok(Ok(Message {
+            idempotency_key: d.id.clone(),
+            kind: d.kind.clone(),
+            recipient: self.staff(&task.assignee),
+            subject: format!(
+                "明日随访提醒 / follow-up due {}-{:02}-{:02}",
+                due.year, due.month, due.day
+            ),
+            body: format!(
+                "任务 {} 明天到期（{}）。Task {} is due tomorrow.",
+                task.name, task.purpose, task.name
+            ),
+            payload: serde_json::json!({
+                "task": task.name,
+                "plan": task.plan,
+                "patient": task.patient,
+                "department": task.department,
+                "due_date": format!("{}-{:02}-{:02}", due.year, due.month, due.day),
+                "purpose": task.purpose,
+            }),
+        }))
+    }
+
+    /// A notice to a patient: only if they may be contacted, through a channel they accept and
+    /// the notifier reaches, outside their quiet hours.
+    async fn patient_notice(&self, d: &Claimed) -> Outcome {
+        let patient_id = d.recipient.trim_start_matches("patients/");
+        let contact = match self.patients.contact(patient_id).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return Outcome::Skipped("the patient no longer exists".into()),
+            Err(err) => return failed(err),
+        };
+        if !contact.reachable() {
+            return Outcome::Skipped("the patient may not be contacted".into());
+        }
+        use hcrm_proto::types::ContactChannel;
+        let accepts = |c: ContactChannel| contact.allowed_channels.contains(&c);
+        let email = contact.email.clone().filter(|_| accepts(ContactChannel::Email));
+        let phone = contact
+            .phone
+            .clone()
+            .filter(|_| accepts(ContactChannel::Sms) || accepts(ContactChannel::Phone));
+        let reachable = match self.notifier.name() {
+            "smtp" => email.is_some(),
+            _ => email.is_some() || phone.is_some(),
+        };
+        if !reachable {
+            return Outcome::Skipped("no channel the patient accepts that this notifier reaches".into());
+        }
+        if let Some((start, end)) = contact.quiet_hours {
+            let now = self.store.now();
+            let allowed = crate::domain::calendar::outside_quiet_hours(&self.store.cal, now, start, end);
+            if allowed > now {
+                return Outcome::Postponed(allowed);
             }
-        })
-        .await;
-    Ok(n)
+        }
+        let (subject, body) = if d.kind == "followup.exam_notice" {
+            let v: serde_json::Value = serde_json::from_str(&d.message).unwrap_or_default();
+            (
+                "检查结果通知 / exam result".to_string(),
+                v.get("summary")
+                    .and_then(|s| s.as_str())
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        } else {
+            match self.task_for(d).await {
+                Ok(Ok(task)) => {
+                    let due = task.due_date.unwrap_or_default();
+                    (
+                        "复查提醒 / re-check reminder".to_string(),
+                        format!(
+                            "您的复查安排在 {}-{:02}-{:02}：{}",
+                            due.year, due.month, due.day, task.purpose
+                        ),
+                    )
+                }
+                Ok(Err(reason)) => return Outcome::Skipped(reason),
+                Err(err) => return failed(err),
+            }
+        };
+        let message = Message {
+            idempotency_key: d.id.clone(),
+            kind: d.kind.clone(),
+            recipient: Recipient {
+                id: d.recipient.clone(),
+                email,
+                phone,
+            },
+            subject,
+            body,
+            payload: serde_json::json!({ "reference": d.reference }),
+        };
+        self.send(&message).await
+    }
 }
 
 fn failed(err: ApiError) -> Outcome {
@@ -248,47 +447,6 @@ fn failed(err: ApiError) -> Outcome {
     Outcome::Failed {
         error: err.to_string(),
         transient,
-    }
-}
-
-/// One attempt at one delivery.
-async fn attempt(store: &Store, patients: &Patients, notifier: &dyn Notifier, d: &Claimed) -> Outcome {
-    match d.kind.as_str() {
-        "patients.timeline" => timeline(patients, d).await,
-        "followup.reminder" => match reminder_message(store, d).await {
-            Ok(Some(message)) => send(notifier, &message).await,
-            Ok(None) => Outcome::Skipped("the task is no longer open".into()),
-            Err(err) => failed(err),
-        },
-        "followup.patient_notice" | "followup.exam_notice" => patient_notice(store, patients, notifier, d).await,
-        _ => {
-            let message = Message {
-                idempotency_key: d.id.clone(),
-                kind: d.kind.clone(),
-                recipient: Recipient {
-                    id: d.recipient.clone(),
-                    ..Default::default()
-                },
-                subject: "随访提醒 / follow-up alert".into(),
-                body: d.message.clone(),
-                payload: serde_json::from_str(&d.message).unwrap_or_default(),
-            };
-            send(notifier, &message).await
-        }
-    }
-}
-
-async fn send(notifier: &dyn Notifier, message: &Message) -> Outcome {
-    match notifier.send(message).await {
-        Ok(()) => Outcome::Delivered,
-        Err(NotifyError::Transient(e)) => Outcome::Failed {
-            error: e,
-            transient: true,
-        },
-        Err(NotifyError::Permanent(e)) => Outcome::Failed {
-            error: e,
-            transient: false,
-        },
     }
 }
 
@@ -314,116 +472,4 @@ async fn timeline(patients: &Patients, d: &Claimed) -> Outcome {
         Err(ApiError::NotFound { .. }) => Outcome::Skipped("the patient no longer exists".into()),
         Err(err) => failed(err),
     }
-}
-
-/// The reminder to a task's assignee; `None` when the task closed meanwhile.
-async fn reminder_message(store: &Store, d: &Claimed) -> Result<Option<Message>, ApiError> {
-    let task = match store.get_task(&d.reference, &hcrm_kit::auth::Scope::All).await {
-        Ok(task) => task,
-        Err(ApiError::NotFound { .. }) => return Ok(None),
-        Err(err) => return Err(err),
-    };
-    use hcrm_proto::followup::TaskStatus;
-    if !matches!(
-        TaskStatus::try_from(task.status),
-        Ok(TaskStatus::Pending | TaskStatus::Due)
-    ) {
-        return Ok(None);
-    }
-    let due = task.due_date.unwrap_or_default();
-    Ok(Some(Message {
-        idempotency_key: d.id.clone(),
-        kind: d.kind.clone(),
-        recipient: Recipient {
-            id: d.recipient.clone(),
-            ..Default::default()
-        },
-        subject: format!(
-            "明日随访提醒 / follow-up due {}-{:02}-{:02}",
-            due.year, due.month, due.day
-        ),
-        body: format!(
-            "任务 {} 明天到期（{}）。Task {} is due tomorrow.",
-            task.name, task.purpose, task.name
-        ),
-        payload: serde_json::json!({
-            "task": task.name,
-            "plan": task.plan,
-            "patient": task.patient,
-            "department": task.department,
-            "due_date": format!("{}-{:02}-{:02}", due.year, due.month, due.day),
-            "purpose": task.purpose,
-        }),
-    }))
-}
-
-/// A notice to a patient: only if they may be contacted, through a channel they accept,
-/// outside their quiet hours.
-async fn patient_notice(store: &Store, patients: &Patients, notifier: &dyn Notifier, d: &Claimed) -> Outcome {
-    let patient_id = d.recipient.trim_start_matches("patients/");
-    let contact = match patients.contact(patient_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return Outcome::Skipped("the patient no longer exists".into()),
-        Err(err) => return failed(err),
-    };
-    if !contact.reachable() {
-        return Outcome::Skipped("the patient may not be contacted".into());
-    }
-    use hcrm_proto::types::ContactChannel;
-    let accepts = |c: ContactChannel| contact.allowed_channels.contains(&c);
-    let (email, phone) = (
-        contact.email.clone().filter(|_| accepts(ContactChannel::Email)),
-        contact
-            .phone
-            .clone()
-            .filter(|_| accepts(ContactChannel::Sms) || accepts(ContactChannel::Phone)),
-    );
-    if email.is_none() && phone.is_none() {
-        return Outcome::Skipped("no channel the patient accepts".into());
-    }
-    if let Some((start, end)) = contact.quiet_hours {
-        let now = store.now();
-        let allowed = crate::domain::calendar::outside_quiet_hours(&store.cal, now, start, end);
-        if allowed > now {
-            return Outcome::Postponed(allowed);
-        }
-    }
-    let (subject, body) = if d.kind == "followup.exam_notice" {
-        let v: serde_json::Value = serde_json::from_str(&d.message).unwrap_or_default();
-        (
-            "检查结果通知 / exam result".to_string(),
-            v.get("summary")
-                .and_then(|s| s.as_str())
-                .unwrap_or_default()
-                .to_string(),
-        )
-    } else {
-        match store.get_task(&d.reference, &hcrm_kit::auth::Scope::All).await {
-            Ok(task) if task.status != hcrm_proto::followup::TaskStatus::Cancelled as i32 => {
-                let due = task.due_date.unwrap_or_default();
-                (
-                    "复查提醒 / re-check reminder".to_string(),
-                    format!(
-                        "您的复查安排在 {}-{:02}-{:02}：{}",
-                        due.year, due.month, due.day, task.purpose
-                    ),
-                )
-            }
-            Ok(_) | Err(ApiError::NotFound { .. }) => return Outcome::Skipped("the task is no longer open".into()),
-            Err(err) => return failed(err),
-        }
-    };
-    let message = Message {
-        idempotency_key: d.id.clone(),
-        kind: d.kind.clone(),
-        recipient: Recipient {
-            id: d.recipient.clone(),
-            email,
-            phone,
-        },
-        subject,
-        body,
-        payload: serde_json::json!({ "reference": d.reference }),
-    };
-    send(notifier, &message).await
 }

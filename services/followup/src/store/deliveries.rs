@@ -16,6 +16,8 @@ pub struct NewDelivery {
     pub id: String,
     pub kind: &'static str,
     pub recipient: String,
+    /// The department it concerns, for scoped figures.
+    pub department: String,
     /// What it is about (a task, a record, an interaction).
     pub reference: String,
     pub message: serde_json::Value,
@@ -80,9 +82,9 @@ impl Store {
     /// Queues a delivery inside `tx`; a key already queued is left as it is.
     pub async fn enqueue(&self, tx: &mut Tx, d: NewDelivery) -> Result<(), ApiError> {
         sqlx::query(
-            "INSERT INTO deliveries (id, kind, recipient, ref, message, state, attempts, next_attempt_at, lease_owner, \
-             lease_until, last_error, source_at, delivered_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, '', 0, '', $7, NULL, $8) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO deliveries (id, kind, recipient, department, ref, message, state, attempts, next_attempt_at, \
+             lease_owner, lease_until, last_error, source_at, delivered_at, created_at) \
+             VALUES ($1, $2, $3, $9, $4, $5, 'pending', 0, $6, '', 0, '', $7, NULL, $8) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&d.id)
         .bind(d.kind)
@@ -92,6 +94,7 @@ impl Store {
         .bind(d.not_before)
         .bind(d.source_at)
         .bind(self.now())
+        .bind(&d.department)
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -102,28 +105,35 @@ impl Store {
     /// it any number of times. Returns how many were new.
     pub async fn plan_reminders(&self) -> Result<u64, ApiError> {
         let now = self.now();
-        let tomorrow = (self.today() + 1) as i64;
+        let today = self.today();
+        let tomorrow = (today + 1) as i64;
+        // Not before the working day starts: nobody gets a reminder at midnight.
+        let send_at = now.max(self.cal.start_of(today) + self.send_from_hour as i64 * 3_600_000_000);
         let mut tx = self.db.begin_write().await?;
         let staff = sqlx::query(
-            "INSERT INTO deliveries (id, kind, recipient, ref, message, state, attempts, next_attempt_at, lease_owner, \
-             lease_until, last_error, source_at, delivered_at, created_at) \
-             SELECT 'reminder-' || id || '-' || CAST(due_day AS TEXT), 'followup.reminder', assignee, id, '', 'pending', 0, $1, '', 0, '', NULL, NULL, $1 \
+            "INSERT INTO deliveries (id, kind, recipient, department, ref, message, state, attempts, next_attempt_at, \
+             lease_owner, lease_until, last_error, source_at, delivered_at, created_at) \
+             SELECT 'reminder-' || id || '-' || CAST(due_day AS TEXT), 'followup.reminder', assignee, department, id, '', \
+             'pending', 0, $3, '', 0, '', NULL, NULL, $1 \
              FROM tasks WHERE state = 'open' AND due_day = $2 \
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(now)
         .bind(tomorrow)
+        .bind(send_at)
         .execute(&mut *tx)
         .await?;
         let patients = sqlx::query(
-            "INSERT INTO deliveries (id, kind, recipient, ref, message, state, attempts, next_attempt_at, lease_owner, \
-             lease_until, last_error, source_at, delivered_at, created_at) \
-             SELECT 'notice-' || id || '-' || CAST(due_day AS TEXT), 'followup.patient_notice', 'patients/' || patient_id, id, '', 'pending', 0, $1, '', 0, '', NULL, NULL, $1 \
+            "INSERT INTO deliveries (id, kind, recipient, department, ref, message, state, attempts, next_attempt_at, \
+             lease_owner, lease_until, last_error, source_at, delivered_at, created_at) \
+             SELECT 'notice-' || id || '-' || CAST(due_day AS TEXT), 'followup.patient_notice', 'patients/' || patient_id, \
+             department, id, '', 'pending', 0, $3, '', 0, '', NULL, NULL, $1 \
              FROM tasks WHERE state = 'open' AND due_day = $2 AND notify_patient = 1 \
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(now)
         .bind(tomorrow)
+        .bind(send_at)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

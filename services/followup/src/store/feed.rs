@@ -20,6 +20,7 @@ pub enum Effect {
     ExamNotice {
         id: String,
         patient_id: String,
+        department: String,
         result_at: i64,
         summary: String,
     },
@@ -64,7 +65,8 @@ impl Store {
         let outbox = self.apply_effect(&mut tx, effect).await?;
         sqlx::query(
             "INSERT INTO consumer_cursors (feed, position) VALUES ($1, $2) \
-             ON CONFLICT (feed) DO UPDATE SET position = excluded.position",
+             ON CONFLICT (feed) DO UPDATE SET position = excluded.position \
+             WHERE consumer_cursors.position < excluded.position",
         )
         .bind(feed)
         .bind(sequence)
@@ -81,7 +83,10 @@ impl Store {
             Effect::Plans(plans) => {
                 let mut created = false;
                 for p in plans {
-                    if let Some(id) = self.insert_plan(tx, "service:followup", &p).await? {
+                    if let Some(id) = self
+                        .insert_plan(tx, &hcrm_kit::new_id(), "service:followup", &p)
+                        .await?
+                    {
                         let name = format!("plans/{id}");
                         let audit = AuditEntry {
                             actor: "service:followup".into(),
@@ -102,6 +107,7 @@ impl Store {
             Effect::ExamNotice {
                 id,
                 patient_id,
+                department,
                 result_at,
                 summary,
             } => {
@@ -111,6 +117,7 @@ impl Store {
                         id: format!("exam-{id}"),
                         kind: "followup.exam_notice",
                         recipient: format!("patients/{patient_id}"),
+                        department,
                         reference: id,
                         message: json!({ "summary": summary }),
                         not_before: now,
@@ -130,10 +137,13 @@ impl Store {
                 Ok(false)
             }
             Effect::StopContact { patient_id, reason } => {
-                let plans = sqlx::query("SELECT id FROM plans WHERE patient_id = $1 AND state = 'active'")
-                    .bind(&patient_id)
-                    .fetch_all(&mut **tx)
-                    .await?;
+                let plans = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT id FROM plans WHERE patient_id = $1 AND state = 'active'{}",
+                    self.for_update()
+                )))
+                .bind(&patient_id)
+                .fetch_all(&mut **tx)
+                .await?;
                 for plan in &plans {
                     let plan_id: String = col(plan, "id")?;
                     sqlx::query(

@@ -27,6 +27,8 @@ pub struct Store {
     pub clock: Clock,
     /// Woken when deliveries were queued: the dispatcher listens.
     pub outbox: Arc<Notify>,
+    /// Local hour before which reminders and notices for tomorrow are not sent.
+    pub send_from_hour: u32,
 }
 
 impl Store {
@@ -37,6 +39,7 @@ impl Store {
             cal: Calendar::new(cfg.utc_offset_minutes),
             clock,
             outbox: Arc::new(Notify::new()),
+            send_from_hour: cfg.send_from_hour,
         }
     }
 
@@ -65,19 +68,19 @@ impl Store {
         }
     }
 
-    /// Resource recorded for an idempotency key, if any.
-    pub async fn idempotent(&self, tx: &mut Tx, key: Option<&str>) -> Result<Option<String>, ApiError> {
+    /// Claims a create's idempotency key for `resource` first thing in its transaction;
+    /// `Some(existing)` when an earlier call with the key made `existing` (drop the transaction
+    /// and answer with it).
+    pub async fn claim_request(
+        &self,
+        tx: &mut Tx,
+        key: Option<&str>,
+        resource: &str,
+    ) -> Result<Option<String>, ApiError> {
         match key {
-            Some(key) => Ok(hcrm_kit::idempotency::lookup(tx, key).await?),
+            Some(key) => Ok(hcrm_kit::idempotency::claim(&self.db, tx, key, resource, self.now()).await?),
             None => Ok(None),
         }
-    }
-
-    pub async fn remember(&self, tx: &mut Tx, key: Option<&str>, resource: &str) -> Result<(), ApiError> {
-        if let Some(key) = key {
-            hcrm_kit::idempotency::remember(tx, key, resource, self.now()).await?;
-        }
-        Ok(())
     }
 }
 

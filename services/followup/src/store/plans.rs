@@ -104,7 +104,13 @@ pub fn diagnoses_text(codes: &[String]) -> String {
 impl Store {
     /// Inserts a plan and its first tasks inside `tx`; `None` when the source already made a
     /// plan from this template (a redelivered event).
-    pub async fn insert_plan(&self, tx: &mut Tx, actor: &str, p: &NewPlan) -> Result<Option<String>, ApiError> {
+    pub async fn insert_plan(
+        &self,
+        tx: &mut Tx,
+        id: &str,
+        actor: &str,
+        p: &NewPlan,
+    ) -> Result<Option<String>, ApiError> {
         let template_id = p
             .template
             .as_ref()
@@ -121,7 +127,6 @@ impl Store {
             }
         }
         let now = self.now();
-        let id = hcrm_kit::new_id();
         let anchor_day = self.cal.day_of(p.anchor_at);
         let chronic_state = p
             .template
@@ -135,7 +140,7 @@ impl Store {
              anchor_at, source, diagnoses, chronic_state, last_reading, version, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, $9, $10, $11, NULL, 1, $12, $12)",
         )
-        .bind(&id)
+        .bind(id)
         .bind(&p.patient_id)
         .bind(&template_id)
         .bind(p.template.as_ref().map(|t| t.version as i64).unwrap_or(0))
@@ -150,10 +155,10 @@ impl Store {
         .execute(&mut **tx)
         .await?;
         for step in p.initial_steps(anchor_day) {
-            self.insert_task(tx, &id, p, &step, now).await?;
+            self.insert_task(tx, id, p, &step, now).await?;
         }
-        history(tx, &id, now, actor, "created", origin_name(p.origin)).await?;
-        Ok(Some(id))
+        history(tx, id, now, actor, "created", origin_name(p.origin)).await?;
+        Ok(Some(id.to_string()))
     }
 
     pub async fn insert_task(
@@ -193,19 +198,18 @@ impl Store {
         p: NewPlan,
         key: Option<&str>,
     ) -> Result<Plan, ApiError> {
+        let id = hcrm_kit::new_id();
+        let name = format!("plans/{id}");
         let mut tx = self.db.begin_write().await?;
-        if let Some(existing) = self.idempotent(&mut tx, key).await? {
+        if let Some(existing) = self.claim_request(&mut tx, key, &name).await? {
             drop(tx);
             return self
                 .get_plan(super::parse_name("name", &existing, "plans")?, &Scope::All)
                 .await;
         }
-        let id = self
-            .insert_plan(&mut tx, &ctx.principal.subject, &p)
+        self.insert_plan(&mut tx, &id, &ctx.principal.subject, &p)
             .await?
             .ok_or_else(|| ApiError::internal(anyhow::anyhow!("a staff plan has no source")))?;
-        let name = format!("plans/{id}");
-        self.remember(&mut tx, key, &name).await?;
         let audit = AuditEntry::new(ctx, "plan.create", &name, "", json!({ "patient": p.patient_id }));
         let event = plan_event("plan.created", &name, &p);
         hcrm_kit::ledger::append(&mut tx, self.now(), &[audit], &[event]).await?;
@@ -400,6 +404,55 @@ impl Store {
                 history(tx, plan_id, now, actor, "completed", "").await?;
             }
         }
+        Ok(())
+    }
+
+    /// After a task closed (recorded, missed, cancelled): a chronic plan gets its next
+    /// follow-up from its rules (it always has one open); another plan completes when nothing
+    /// is left open. `plan` and `task` are the locked rows.
+    pub async fn after_task_closed(
+        &self,
+        tx: &mut Tx,
+        plan: &AnyRow,
+        task: &AnyRow,
+        actor: &str,
+        now: i64,
+    ) -> Result<(), ApiError> {
+        let plan_id: String = col(plan, "id")?;
+        let Some(text) = col::<Option<String>>(plan, "chronic_state")? else {
+            return self.complete_if_done(tx, &plan_id, actor, now).await;
+        };
+        let rules = self
+            .chronic_rules(tx, &col::<String>(plan, "template_id")?, col(plan, "template_version")?)
+            .await?
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("plans/{plan_id}: template has no chronic rules")))?;
+        let state: State = serde_json::from_str(&text).map_err(ApiError::internal)?;
+        let step = Step {
+            due_day: self.today() + chronic::interval(&rules, state),
+            window_days: 1,
+            channel: col::<i64>(task, "channel")? as i32,
+            purpose: col(task, "purpose")?,
+            notify_patient: col::<i64>(task, "notify_patient")? != 0,
+        };
+        let next = NewPlan {
+            patient_id: col(plan, "patient_id")?,
+            template: None,
+            department: col(plan, "department")?,
+            responsible: col(plan, "responsible")?,
+            origin: PlanOrigin::Manual,
+            anchor_at: now,
+            source: String::new(),
+            diagnoses: Vec::new(),
+            steps: Vec::new(),
+        };
+        self.insert_task(tx, &plan_id, &next, &step, now).await?;
+        let scheduled = serde_json::to_string(&chronic::scheduled(state)).map_err(ApiError::internal)?;
+        sqlx::query("UPDATE plans SET chronic_state = $1, version = version + 1, updated_at = $2 WHERE id = $3")
+            .bind(scheduled)
+            .bind(now)
+            .bind(&plan_id)
+            .execute(&mut **tx)
+            .await?;
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! Chronic-disease readings: each one adapts its plan's schedule.
 
 use super::deliveries::NewDelivery;
-use super::{Store, history};
+use super::{Store, decode, history};
 use crate::domain::chronic::{self, State};
 use hcrm_kit::ApiError;
 use hcrm_kit::auth::Scope;
@@ -37,7 +37,8 @@ impl Store {
             .ok_or_else(|| ApiError::invalid("reading.measure_time", "is required"))?;
         let mut tx = self.db.begin_write().await?;
         let sql = format!(
-            "SELECT state, department, responsible, patient_id, template_id, template_version, chronic_state FROM plans WHERE id = $1{}",
+            "SELECT state, department, responsible, patient_id, template_id, template_version, chronic_state, last_reading \
+             FROM plans WHERE id = $1{}",
             self.for_update()
         );
         let plan = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -77,7 +78,18 @@ impl Store {
             )
             .await?
             .ok_or_else(|| ApiError::internal(anyhow::anyhow!("{name}: template has no chronic rules")))?;
-        let change = chronic::apply(&rules, state, reading.systolic, reading.diastolic);
+        // A reading older than the last one (a device uploading its backlog) is kept and still
+        // alerts, but the phase and the schedule follow the newest readings only.
+        let last_measured = col::<Option<Vec<u8>>>(&plan, "last_reading")?
+            .map(|b| decode::<Reading>(&b))
+            .transpose()?
+            .and_then(|r| r.measure_time.as_ref().and_then(hcrm_kit::time::from_timestamp));
+        let late = last_measured.is_some_and(|last| measured < last);
+        let mut change = chronic::apply(&rules, state, reading.systolic, reading.diastolic);
+        if late {
+            change.state = state;
+            change.phase_changed = false;
+        }
         let now = self.now();
         sqlx::query(
             "INSERT INTO readings (plan_id, external_id, measured_at, systolic, diastolic, source, controlled, created_at) \
@@ -95,9 +107,10 @@ impl Store {
         .await?;
         let mut next = change.state;
         let mut events = Vec::new();
-        if change.uncontrolled {
-            // Sooner follow-up: the open task comes forward to the first early interval.
-            let day = self.cal.day_of(measured);
+        if change.uncontrolled && !late {
+            // Sooner follow-up: the open task comes forward to the first early interval (never
+            // into the past).
+            let day = self.cal.day_of(measured).max(self.today());
             let open = sqlx::query("SELECT id, due_day, window_end_day FROM tasks WHERE plan_id = $1 AND state = 'open' ORDER BY due_day LIMIT 1")
                 .bind(plan_id)
                 .fetch_optional(&mut *tx)
@@ -117,6 +130,8 @@ impl Store {
             }
             // The open follow-up is now the first of the early phase (as in chronic::simulate).
             next = chronic::scheduled(next);
+        }
+        if change.uncontrolled {
             let patient = format!("patients/{}", col::<String>(&plan, "patient_id")?);
             let responsible: String = col(&plan, "responsible")?;
             let alert_id = format!("alert-{plan_id}-{measured}");
@@ -133,6 +148,7 @@ impl Store {
                     id: alert_id,
                     kind: "followup.alert",
                     recipient: responsible,
+                    department: col(&plan, "department")?,
                     reference: plan_id.to_string(),
                     message: payload.clone(),
                     not_before: now,
@@ -157,13 +173,16 @@ impl Store {
             )
             .await?;
         }
-        sqlx::query("UPDATE plans SET chronic_state = $1, last_reading = $2, version = version + 1, updated_at = $3 WHERE id = $4")
-            .bind(serde_json::to_string(&next).map_err(ApiError::internal)?)
-            .bind(reading.encode_to_vec())
-            .bind(now)
-            .bind(plan_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE plans SET chronic_state = $1, last_reading = COALESCE($2, last_reading), version = version + 1, \
+             updated_at = $3 WHERE id = $4",
+        )
+        .bind(serde_json::to_string(&next).map_err(ApiError::internal)?)
+        .bind((!late).then(|| reading.encode_to_vec()))
+        .bind(now)
+        .bind(plan_id)
+        .execute(&mut *tx)
+        .await?;
         hcrm_kit::ledger::append(&mut tx, now, &[], &events).await?;
         tx.commit().await?;
         self.committed(change.uncontrolled);

@@ -2,9 +2,7 @@
 //! plan's template version, the timeline entry and any complaint leave through outbox and feed.
 
 use super::deliveries::NewDelivery;
-use super::plans::{NewPlan, Step};
 use super::{Store, decode, history};
-use crate::domain::chronic::{self, State};
 use crate::domain::template::channel_name;
 use hcrm_kit::ApiError;
 use hcrm_kit::auth::Scope;
@@ -13,7 +11,7 @@ use hcrm_kit::ledger::{AuditEntry, NewEvent};
 use hcrm_kit::request::RequestContext;
 use hcrm_kit::time::{rfc3339, to_timestamp};
 use hcrm_kit::validate::Violations;
-use hcrm_proto::followup::{FollowUpRecord, Outcome, PlanOrigin};
+use hcrm_proto::followup::{FollowUpRecord, Outcome};
 use prost::Message;
 use serde_json::json;
 
@@ -39,20 +37,22 @@ impl Store {
         max_attempts: i32,
     ) -> Result<FollowUpRecord, ApiError> {
         let task_name = format!("tasks/{task_id}");
+        let id = hcrm_kit::new_id();
+        let name = format!("followUps/{id}");
         let mut tx = self.db.begin_write().await?;
-        if let Some(existing) = self.idempotent(&mut tx, key).await? {
+        if let Some(existing) = self.claim_request(&mut tx, key, &name).await? {
             drop(tx);
             return self
                 .get_follow_up(super::parse_name("name", &existing, "followUps")?)
                 .await;
         }
+        // Locks in one order everywhere: the plan, then its task.
+        let (plan_id, plan) = self.lock_task_plan(&mut tx, task_id, scope).await?;
         let sql = format!("SELECT * FROM tasks WHERE id = $1{}", self.for_update());
         let task = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(task_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .filter(|r| col::<String>(r, "department").is_ok_and(|d| scope.covers(&d)))
-            .ok_or_else(|| ApiError::not_found(&task_name))?;
+            .fetch_one(&mut *tx)
+            .await?;
         let state: String = col(&task, "state")?;
         if state != "open" {
             let by: String = col(&task, "follow_up_id")?;
@@ -65,13 +65,6 @@ impl Store {
                 "{task_name} is {state}{by}; a task is recorded once"
             )));
         }
-        let plan_id: String = col(&task, "plan_id")?;
-        let plan = sqlx::query(
-            "SELECT template_id, template_version, chronic_state, responsible, diagnoses FROM plans WHERE id = $1",
-        )
-        .bind(&plan_id)
-        .fetch_one(&mut *tx)
-        .await?;
         let template = self
             .plan_template(
                 &mut tx,
@@ -105,8 +98,6 @@ impl Store {
         }
 
         let now = self.now();
-        let id = hcrm_kit::new_id();
-        let name = format!("followUps/{id}");
         let occur = record
             .occur_time
             .as_ref()
@@ -198,42 +189,8 @@ impl Store {
             .bind(task_id)
             .execute(&mut *tx)
             .await?;
-            // A chronic plan always has its next follow-up scheduled.
-            let chronic_state: Option<String> = col(&plan, "chronic_state")?;
-            if let (Some(text), Some(rules)) = (chronic_state, template.as_ref().and_then(|t| t.chronic.as_ref())) {
-                let state: State = serde_json::from_str(&text).map_err(ApiError::internal)?;
-                let step = Step {
-                    due_day: today + chronic::interval(rules, state),
-                    window_days: 1,
-                    channel: col::<i64>(&task, "channel")? as i32,
-                    purpose: col(&task, "purpose")?,
-                    notify_patient: col::<i64>(&task, "notify_patient")? != 0,
-                };
-                let next = NewPlan {
-                    patient_id: patient_id.clone(),
-                    template: None,
-                    department: department.clone(),
-                    responsible: col(&plan, "responsible")?,
-                    origin: PlanOrigin::Manual,
-                    anchor_at: now,
-                    source: String::new(),
-                    diagnoses: Vec::new(),
-                    steps: Vec::new(),
-                };
-                self.insert_task(&mut tx, &plan_id, &next, &step, now).await?;
-                let scheduled = serde_json::to_string(&chronic::scheduled(state)).map_err(ApiError::internal)?;
-                sqlx::query(
-                    "UPDATE plans SET chronic_state = $1, version = version + 1, updated_at = $2 WHERE id = $3",
-                )
-                .bind(scheduled)
-                .bind(now)
-                .bind(&plan_id)
-                .execute(&mut *tx)
+            self.after_task_closed(&mut tx, &plan, &task, &ctx.principal.subject, now)
                 .await?;
-            } else {
-                self.complete_if_done(&mut tx, &plan_id, &ctx.principal.subject, now)
-                    .await?;
-            }
         }
 
         // The patient's timeline, through the outbox (the patients service may be down now).
@@ -253,6 +210,7 @@ impl Store {
                 id: format!("timeline-{id}"),
                 kind: "patients.timeline",
                 recipient: format!("patients/{patient_id}"),
+                department: department.clone(),
                 reference: id.clone(),
                 message: interaction,
                 not_before: now,
@@ -292,7 +250,6 @@ impl Store {
                 }),
             });
         }
-        self.remember(&mut tx, key, &name).await?;
         let audit = AuditEntry::new(
             ctx,
             "followup.record",

@@ -19,6 +19,16 @@ pub struct StatsQuery {
 
 const READMISSION_WINDOW: i64 = 30 * 86_400 * 1_000_000;
 
+/// One discharge in the effect comparison, over the plans it made.
+#[derive(Default)]
+struct Discharge {
+    /// Reached calls.
+    reached: i64,
+    readmitted: bool,
+    /// The last recovery score and when it was taken.
+    last_score: Option<(i64, f64)>,
+}
+
 pub fn rate(key: String, n: i64, hits: i64, min_group: i64) -> Rate {
     let figures = (n >= min_group).then(|| wilson(n, hits)).flatten();
     Rate {
@@ -124,21 +134,23 @@ impl Store {
     }
 
     /// Exam results and how fast their notices went out.
-    pub async fn exam_notice_sla(&self, q: &StatsQuery) -> Result<ExamNoticeSla, ApiError> {
+    pub async fn exam_notice_sla(&self, q: &StatsQuery, scope: &Scope) -> Result<ExamNoticeSla, ApiError> {
         let (from, to) = self.range(q);
-        let rows = sqlx::query(
-            "SELECT source_at, delivered_at FROM deliveries WHERE kind = 'followup.exam_notice' AND source_at >= $1 AND source_at < $2",
-        )
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.db.pool)
-        .await?;
+        let mut sql = Sql::new(
+            "SELECT source_at, delivered_at, state FROM deliveries WHERE kind = 'followup.exam_notice' AND source_at >= ",
+        );
+        sql.bind(Value::Int(from))
+            .push(" AND source_at < ")
+            .bind(Value::Int(to));
+        self.scoped(&mut sql, q, scope, "department");
+        let rows = sql.query().fetch_all(&self.db.pool).await?;
         let now = self.now();
         let hour = 3_600_000_000i64;
         let mut sla = ExamNoticeSla::default();
         let mut minutes = Vec::new();
         for r in &rows {
             let source: i64 = col::<Option<i64>>(r, "source_at")?.unwrap_or(0);
+            let state: String = col(r, "state")?;
             sla.results += 1;
             match col::<Option<i64>>(r, "delivered_at")? {
                 Some(at) => {
@@ -149,6 +161,7 @@ impl Store {
                         sla.late += 1;
                     }
                 }
+                None if state == "skipped" || state == "dead" => sla.not_sent += 1,
                 None if now - source > hour => sla.late += 1,
                 None => sla.pending += 1,
             }
@@ -158,14 +171,19 @@ impl Store {
         Ok(sla)
     }
 
-    /// Followed-up vs not-followed-up patients discharged with a diagnosis.
+    /// Followed-up vs not-followed-up patients discharged with a diagnosis: one unit per
+    /// discharge (however many plans it made), counting only discharges whose 30-day
+    /// readmission window has closed.
     pub async fn effect(&self, q: &StatsQuery, scope: &Scope) -> Result<EffectComparison, ApiError> {
         let (from, to) = self.range(q);
+        let matured = self.now() - READMISSION_WINDOW;
         let mut sql = Sql::new(
-            "SELECT p.id, \
+            "SELECT p.patient_id, p.source, \
              (SELECT COUNT(*) FROM follow_ups f WHERE f.plan_id = p.id AND f.outcome = 1) AS reached, \
              (SELECT f.recovery_score FROM follow_ups f WHERE f.plan_id = p.id AND f.outcome = 1 AND f.recovery_score IS NOT NULL \
               ORDER BY f.occur_at DESC LIMIT 1) AS last_score, \
+             (SELECT MAX(f.occur_at) FROM follow_ups f WHERE f.plan_id = p.id AND f.outcome = 1 AND f.recovery_score IS NOT NULL) \
+              AS last_score_at, \
              (SELECT COUNT(*) FROM admissions a WHERE a.patient_id = p.patient_id AND a.at > p.anchor_at AND a.at <= p.anchor_at + ",
         );
         sql.bind(Value::Int(READMISSION_WINDOW));
@@ -173,16 +191,34 @@ impl Store {
             .bind(Value::Int(from))
             .push(" AND p.anchor_at < ")
             .bind(Value::Int(to))
+            .push(" AND p.anchor_at <= ")
+            .bind(Value::Int(matured))
             .push(" AND p.diagnoses LIKE ")
             .bind(Value::Text(format!("%,{}%", q.diagnosis_prefix)));
         self.scoped(&mut sql, q, scope, "p.department");
         let rows = sql.query().fetch_all(&self.db.pool).await?;
+        let mut discharges: std::collections::HashMap<(String, String), Discharge> = std::collections::HashMap::new();
+        for r in &rows {
+            let key = (col::<String>(r, "patient_id")?, col::<String>(r, "source")?);
+            let entry = discharges.entry(key).or_default();
+            entry.reached += col::<i64>(r, "reached")?;
+            entry.readmitted |= col::<i64>(r, "readmissions")? > 0;
+            if let (Some(score), Some(at)) = (
+                col::<Option<f64>>(r, "last_score")?,
+                col::<Option<i64>>(r, "last_score_at")?,
+            ) && entry.last_score.is_none_or(|(t, _)| at > t)
+            {
+                entry.last_score = Some((at, score));
+            }
+        }
         let (mut followed, mut followed_readmitted, mut not, mut not_readmitted) = (0i64, 0i64, 0i64, 0i64);
         let (mut multi, mut once) = ((0i64, 0.0f64, 0.0f64), (0i64, 0.0f64, 0.0f64));
-        for r in &rows {
-            let reached: i64 = col(r, "reached")?;
-            let readmitted = col::<i64>(r, "readmissions")? > 0;
-            let score: Option<f64> = col(r, "last_score")?;
+        for Discharge {
+            reached,
+            readmitted,
+            last_score: score,
+        } in discharges.into_values()
+        {
             if reached > 0 {
                 followed += 1;
                 followed_readmitted += i64::from(readmitted);
@@ -190,7 +226,7 @@ impl Store {
                 not += 1;
                 not_readmitted += i64::from(readmitted);
             }
-            if let Some(s) = score {
+            if let Some((_, s)) = score {
                 let group = if reached > 1 { &mut multi } else { &mut once };
                 group.0 += 1;
                 group.1 += s;

@@ -4,7 +4,7 @@ use super::{Store, check_etag, etag, history};
 use crate::domain::calendar::to_date;
 use hcrm_kit::ApiError;
 use hcrm_kit::auth::Scope;
-use hcrm_kit::db::{Sql, Value, col};
+use hcrm_kit::db::{Sql, Tx, Value, col};
 use hcrm_kit::ledger::AuditEntry;
 use hcrm_kit::request::RequestContext;
 use hcrm_kit::time::to_timestamp;
@@ -31,6 +31,29 @@ pub enum TaskChange {
 }
 
 impl Store {
+    /// Locks the plan of task `task_id` (within `scope`) and returns its id and row. Every writer
+    /// locks a plan before its tasks, so concurrent writers queue instead of deadlocking.
+    pub async fn lock_task_plan(
+        &self,
+        tx: &mut Tx,
+        task_id: &str,
+        scope: &Scope,
+    ) -> Result<(String, AnyRow), ApiError> {
+        let task = sqlx::query("SELECT plan_id, department FROM tasks WHERE id = $1")
+            .bind(task_id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .filter(|r| col::<String>(r, "department").is_ok_and(|d| scope.covers(&d)))
+            .ok_or_else(|| ApiError::not_found(format!("tasks/{task_id}")))?;
+        let plan_id: String = col(&task, "plan_id")?;
+        let sql = format!("SELECT * FROM plans WHERE id = $1{}", self.for_update());
+        let plan = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&plan_id)
+            .fetch_one(&mut **tx)
+            .await?;
+        Ok((plan_id, plan))
+    }
+
     /// The status a task shows today.
     pub fn task_status(&self, state: &str, due_day: i32, window_end_day: i32) -> TaskStatus {
         let today = self.today();
@@ -140,13 +163,12 @@ impl Store {
     ) -> Result<Task, ApiError> {
         let name = format!("tasks/{id}");
         let mut tx = self.db.begin_write().await?;
+        let (_, plan) = self.lock_task_plan(&mut tx, id, scope).await?;
         let sql = format!("SELECT * FROM tasks WHERE id = $1{}", self.for_update());
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .filter(|r| col::<String>(r, "department").is_ok_and(|d| scope.covers(&d)))
-            .ok_or_else(|| ApiError::not_found(&name))?;
+            .fetch_one(&mut *tx)
+            .await?;
         check_etag(&name, expected, col(&row, "version")?)?;
         let state: String = col(&row, "state")?;
         if state != "open" {
@@ -204,7 +226,7 @@ impl Store {
         )
         .await?;
         if matches!(change, TaskChange::Cancel) {
-            self.complete_if_done(&mut tx, &plan_id, &ctx.principal.subject, now)
+            self.after_task_closed(&mut tx, &plan, &row, &ctx.principal.subject, now)
                 .await?;
         }
         let audit = AuditEntry::new(ctx, action, &name, reason, detail);

@@ -31,15 +31,15 @@ impl Store {
         mut t: Template,
         key: Option<&str>,
     ) -> Result<Template, ApiError> {
+        let id = hcrm_kit::new_id();
         let mut tx = self.db.begin_write().await?;
-        if let Some(existing) = self.idempotent(&mut tx, key).await? {
+        if let Some(existing) = self.claim_request(&mut tx, key, &format!("templates/{id}")).await? {
             drop(tx);
             return self
                 .get_template(super::parse_name("name", &existing, "templates")?, 0)
                 .await;
         }
         let now = self.now();
-        let id = hcrm_kit::new_id();
         let on_discharge = t.applies_to.as_ref().is_some_and(|a| a.on_discharge);
         sqlx::query(
             "INSERT INTO templates (id, version, state, display_name, on_discharge, created_at, updated_at) \
@@ -55,7 +55,6 @@ impl Store {
         t.version = 1;
         self.insert_version(&mut tx, &id, 1, &t, &ctx.principal.subject, now)
             .await?;
-        self.remember(&mut tx, key, &t.name).await?;
         let audit = AuditEntry::new(ctx, "template.create", &t.name, "", json!({ "version": 1 }));
         let event = NewEvent {
             kind: "template.published",

@@ -191,3 +191,36 @@ async fn a_follow_up_closes_its_task_reaches_the_timeline_and_raises_complaints(
     assert_eq!(stats.success_by_staff[0].key, "inspector-user");
     suite.stop().await;
 }
+
+/// Retries of one RecordFollowUp racing each other (a client that timed out and retried while
+/// the first call was still running) make one record and all get it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_retries_of_a_recording_make_one_record() {
+    for backend in [TestBackend::Postgres, TestBackend::Sqlite] {
+        let suite = Suite::start(backend).await;
+        create_template(&suite, discharge_template()).await;
+        let li = suite.patient("李四", "13800138001").await;
+        suite.discharge(&li, "card", &["I21.9"], "dis-1").await;
+        let plan = plans_of(&suite, &li, 1).await.remove(0);
+        let task = tasks_of(&suite, &plan.name).await.remove(0);
+        let calls: Vec<_> = (0..8)
+            .map(|_| {
+                let mut client = suite.followup(Role::Inspector);
+                let request = RecordFollowUpRequest {
+                    task: task.name.clone(),
+                    record: Some(reached()),
+                    request_id: "same-call".into(),
+                };
+                tokio::spawn(async move { client.record_follow_up(request).await })
+            })
+            .collect();
+        let mut names = Vec::new();
+        for call in calls {
+            names.push(call.await.unwrap().expect("every retry succeeds").into_inner().name);
+        }
+        names.dedup();
+        assert_eq!(names.len(), 1, "{backend:?}: {names:?}");
+        assert_eq!(suite.count("SELECT COUNT(*) FROM follow_ups").await, 1);
+        suite.stop().await;
+    }
+}

@@ -5,9 +5,27 @@ use crate::both_backends;
 use crate::helpers::*;
 use hcrm_followup::store::plans::{NewPlan, Step};
 use hcrm_kit::auth::Role;
+use hcrm_kit::notify::{Message, Notifier, NotifyError};
 use hcrm_proto::followup::*;
 use hcrm_proto::patients::{ContactPreferences, Interaction, InteractionKind, Patient, RecordInteractionRequest};
 use hcrm_proto::types::ContactChannel;
+use std::sync::Arc;
+
+/// A notifier that takes its time: a replica that is slow when it dies.
+struct Slow(Arc<dyn Notifier>);
+
+impl Notifier for Slow {
+    fn name(&self) -> &'static str {
+        "webhook"
+    }
+
+    fn send<'a>(&'a self, message: &'a Message) -> futures::future::BoxFuture<'a, Result<(), NotifyError>> {
+        Box::pin(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+            self.0.send(message).await
+        })
+    }
+}
 
 both_backends!(reminders_go_out_the_day_before_once_and_respect_consent);
 
@@ -156,6 +174,62 @@ async fn reminders_go_out_the_day_before_once_and_respect_consent(backend: TestB
     suite.clock.advance(2 * 3600 * 1_000_000 + 60_000_000);
     wait_delivered(&suite, &quiet_notice).await;
 
+    // A patient who accepts no channel the notifier reaches gets no notice; it is skipped with
+    // the reason, not retried.
+    let silent = suite
+        .patient_with(Patient {
+            display_name: "吴十".into(),
+            phones: vec!["13800138004".into()],
+            contact_preferences: Some(ContactPreferences {
+                allowed_channels: vec![ContactChannel::Wechat as i32],
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await;
+    let silent_plan = followup
+        .create_plan(CreatePlanRequest {
+            plan: Some(Plan {
+                patient: format!("patients/{silent}"),
+                department: "card".into(),
+                responsible: "nurse-li".into(),
+                ..Default::default()
+            }),
+            steps: vec![ManualStep {
+                due_date: Some(hcrm_followup::domain::calendar::to_date(today(&suite) + 1)),
+                window_days: 1,
+                channel: Channel::Phone as i32,
+                purpose: "复查".into(),
+                notify_patient: true,
+            }],
+            request_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let silent_task = tasks_of(&suite, &silent_plan.name).await.remove(0);
+    let silent_notice = format!("notice-{}-{}", id(&silent_task), today(&suite) + 1);
+    let skipped = eventually("the skipped notice", || async {
+        suite
+            .followup(Role::Admin)
+            .list_deliveries(ListDeliveriesRequest {
+                state: DeliveryState::Skipped as i32,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .deliveries
+            .into_iter()
+            .find(|d| d.idempotency_key == silent_notice)
+    })
+    .await;
+    assert!(
+        skipped.last_error.contains("no channel the patient accepts"),
+        "{skipped:?}"
+    );
+    assert_eq!(delivered(&suite, &silent_notice), 0);
+
     // Exactly once each, whatever the retries; the failures were recorded, not lost.
     {
         let seen = suite.webhook.lock().unwrap();
@@ -209,7 +283,10 @@ async fn three_replicas_deliver_2000_reminders_once_with_one_killed() {
                 notify_patient: false,
             }],
         };
-        stores[0].insert_plan(&mut tx, "test", &plan).await.unwrap();
+        stores[0]
+            .insert_plan(&mut tx, &format!("plan-{i}"), "test", &plan)
+            .await
+            .unwrap();
     }
     tx.commit().await.unwrap();
     // Every replica plans: the reminders exist once.
@@ -227,22 +304,21 @@ async fn three_replicas_deliver_2000_reminders_once_with_one_killed() {
         lease_secs: 30,
         ..cfg.delivery.clone()
     };
-    let run = |store: hcrm_followup::store::Store, owner: &'static str| {
-        let (patients, notifier, delivery) = (patients.clone(), notifier.clone(), delivery.clone());
-        tokio::spawn(async move {
-            loop {
-                let n = hcrm_followup::jobs::dispatch_once(&store, &patients, notifier.as_ref(), &delivery, owner)
-                    .await
-                    .unwrap();
-                if n == 0 {
-                    return;
-                }
-            }
-        })
+    let run = |store: hcrm_followup::store::Store, owner: &'static str, notifier: Arc<dyn Notifier>| {
+        let dispatcher = hcrm_followup::jobs::Dispatcher {
+            store,
+            patients: patients.clone(),
+            notifier,
+            cfg: delivery.clone(),
+            staff_email: Default::default(),
+            owner: owner.to_string(),
+        };
+        tokio::spawn(async move { while dispatcher.once().await.unwrap() > 0 {} })
     };
-    let victim = run(stores[0].clone(), "replica-a");
-    let b = run(stores[1].clone(), "replica-b");
-    let c = run(stores[2].clone(), "replica-c");
+    // Replica A is slow (40 ms a send), so it is surely in the middle of its batch when killed.
+    let victim = run(stores[0].clone(), "replica-a", Arc::new(Slow(notifier.clone())));
+    let b = run(stores[1].clone(), "replica-b", notifier.clone());
+    let c = run(stores[2].clone(), "replica-c", notifier.clone());
     // Kill replica A once it is in the middle of its work.
     eventually("replica A sending", || async {
         let n: u32 = suite.webhook.lock().unwrap().by_key.values().sum();
@@ -258,8 +334,9 @@ async fn three_replicas_deliver_2000_reminders_once_with_one_killed() {
         .await;
     // Its leases expire; the survivors take the stranded deliveries over.
     suite.clock.advance(31 * 1_000_000);
-    let b = run(stores[1].clone(), "replica-b");
-    let c = run(stores[2].clone(), "replica-c");
+    assert!(stranded > 0, "replica A was killed holding claims");
+    let b = run(stores[1].clone(), "replica-b", notifier.clone());
+    let c = run(stores[2].clone(), "replica-c", notifier.clone());
     b.await.unwrap();
     c.await.unwrap();
 

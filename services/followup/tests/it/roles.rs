@@ -143,6 +143,22 @@ async fn roles_and_departments_bound_every_call(backend: TestBackend) {
         Code::PermissionDenied,
         None,
     );
+    // Statistics follow the scope: the orthopaedics clinician sees none of cardiology's calls.
+    let stats = orth
+        .clone()
+        .get_statistics(GetStatisticsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((stats.follow_ups, stats.overdue_tasks), (0, 0));
+    assert_eq!(stats.exam_notices.unwrap().results, 0);
+    let stats = card
+        .clone()
+        .get_statistics(GetStatisticsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stats.follow_ups, 1);
     // Denials are audited.
     assert!(
         suite

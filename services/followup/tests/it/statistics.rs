@@ -89,13 +89,30 @@ async fn follow_up_effect_is_compared_and_failed_deliveries_end_dead(backend: Te
             .await
             .unwrap();
     }
+    // Discharges count once their 30-day readmission window has closed.
+    let day0 = today(&suite) - 10;
+    let request = GetStatisticsRequest {
+        start_date: Some(hcrm_followup::domain::calendar::to_date(day0)),
+        diagnosis_prefix: "I10".into(),
+        ..Default::default()
+    };
+    let early = client
+        .get_statistics(request.clone())
+        .await
+        .unwrap()
+        .into_inner()
+        .effect
+        .unwrap();
+    assert_eq!(
+        (early.followed_up_patients, early.not_followed_up_patients),
+        (0, 0),
+        "too early to compare"
+    );
+    suite.clock.advance(21 * DAY);
     let effect = eventually("admissions seen", || async {
         let stats = suite
             .followup(Role::Inspector)
-            .get_statistics(GetStatisticsRequest {
-                diagnosis_prefix: "I10".into(),
-                ..Default::default()
-            })
+            .get_statistics(request.clone())
             .await
             .unwrap()
             .into_inner();
