@@ -562,23 +562,33 @@ impl FollowupService for Api {
                 min_group: self.min_group_size,
             };
             let s = &self.store;
+            // Independent queries, run side by side on the pool.
+            let effect = async {
+                match q.diagnosis_prefix.is_empty() {
+                    true => Ok(None),
+                    false => s.effect(&q, &scope).await.map(Some),
+                }
+            };
+            let (success, satisfaction, effect, exam_notices, overdue_tasks) = tokio::try_join!(
+                s.success_tables(&q, &scope),
+                s.satisfaction(&q, &scope),
+                effect,
+                s.exam_notice_sla(&q, &scope),
+                s.overdue_count(&scope, &q.department),
+            )?;
             Ok::<_, ApiError>(Statistics {
                 start_date: Some(crate::domain::calendar::to_date(start)),
                 end_date: Some(crate::domain::calendar::to_date(end)),
-                follow_ups: s.follow_up_count(&q, &scope).await?,
-                success_by_channel: s.success_by(&q, &scope, "channel").await?,
-                success_by_hour: s.success_by(&q, &scope, "local_hour").await?,
-                success_by_department: s.success_by(&q, &scope, "department").await?,
-                success_by_staff: s.success_by(&q, &scope, "recorded_by").await?,
-                satisfaction: s.satisfaction(&q, &scope).await?,
-                effect: if q.diagnosis_prefix.is_empty() {
-                    None
-                } else {
-                    Some(s.effect(&q, &scope).await?)
-                },
-                exam_notices: Some(s.exam_notice_sla(&q, &scope).await?),
+                follow_ups: success.follow_ups,
+                success_by_channel: success.by_channel,
+                success_by_hour: success.by_hour,
+                success_by_department: success.by_department,
+                success_by_staff: success.by_staff,
+                satisfaction,
+                effect,
+                exam_notices: Some(exam_notices),
                 min_group_size: q.min_group,
-                overdue_tasks: s.overdue_count(&scope, &q.department).await?,
+                overdue_tasks,
             })
         };
         Ok(Response::new(run.await.map_err(|e| ctx.status(e))?))

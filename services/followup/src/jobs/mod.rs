@@ -8,12 +8,12 @@ use crate::store::deliveries::{Claimed, Outcome};
 use crate::store::feed::{Effect, PATIENTS_FEED, discharge_plans};
 use futures::StreamExt;
 use hcrm_kit::ApiError;
-use hcrm_kit::auth::Scope;
 use hcrm_kit::notify::{Message, Notifier, NotifyError, Recipient};
 use hcrm_kit::server::Job;
+use hcrm_proto::followup::Task;
 use hcrm_proto::patients::{Interaction, InteractionKind};
 use hcrm_proto::types::Event;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -237,44 +237,57 @@ pub fn dispatcher(d: Dispatcher) -> Job {
 }
 
 impl Dispatcher {
-    /// One round: claim a batch, send it, settle each. Returns how many were claimed.
+    /// One round: claim a batch, then send it `concurrency` at a time, settling each group in
+    /// one transaction (a replica that dies mid-batch has at most one group's sends unrecorded).
+    /// Returns how many were claimed.
     pub async fn once(&self) -> Result<usize, ApiError> {
         let lease = self.cfg.lease_secs * 1_000_000;
         let claimed_at = self.store.now();
         let claimed = self.store.claim(&self.owner, lease, self.cfg.batch).await?;
-        let n = claimed.len();
-        futures::stream::iter(claimed)
-            .for_each_concurrent(self.cfg.concurrency, |d| async move {
-                // Past half the lease, start nothing new: the rest goes back to the queue
-                // before another replica could take it over mid-send.
-                let outcome = if self.store.now() > claimed_at + lease / 2 {
-                    Outcome::Postponed(self.store.now())
-                } else {
-                    self.attempt(&d).await
-                };
+        for group in claimed.chunks(self.cfg.concurrency.max(1)) {
+            let about_tasks: Vec<&str> = group
+                .iter()
+                .filter(|d| d.kind == "followup.reminder" || d.kind == "followup.patient_notice")
+                .map(|d| d.reference.as_str())
+                .collect();
+            let tasks = self.store.tasks_by_id(&about_tasks).await?;
+            let outcomes = futures::future::join_all(group.iter().map(|d| async {
+                // Past half the lease, start nothing new: the rest goes back to the queue before
+                // another replica could take it over mid-send.
+                if self.store.now() > claimed_at + lease / 2 {
+                    return Outcome::Postponed(self.store.now());
+                }
+                let outcome = self.attempt(d, &tasks).await;
                 if let Outcome::Failed { error, .. } = &outcome {
                     tracing::warn!(delivery = %d.id, kind = %d.kind, attempts = d.attempts, error = %error, "delivery failed");
                 }
-                match self.store.settle(&self.owner, &d, outcome, self.cfg.max_attempts, self.cfg.backoff_ms).await {
-                    Ok(true) => {}
-                    Ok(false) => tracing::warn!(delivery = %d.id, "lease lost before settling; another replica owns it"),
-                    Err(err) => tracing::warn!(delivery = %d.id, error = %err, "could not settle a delivery"),
-                }
-            })
+                outcome
+            }))
             .await;
-        Ok(n)
+            let settled: Vec<(&Claimed, Outcome)> = group.iter().zip(outcomes).collect();
+            let lost = self
+                .store
+                .settle(&self.owner, &settled, self.cfg.max_attempts, self.cfg.backoff_ms)
+                .await?;
+            if lost > 0 {
+                tracing::warn!(
+                    lost,
+                    "leases lost before settling; another replica owns those deliveries"
+                );
+            }
+        }
+        Ok(claimed.len())
     }
 
-    /// One attempt at one delivery.
-    async fn attempt(&self, d: &Claimed) -> Outcome {
+    /// One attempt at one delivery; `tasks` holds the tasks reminders and notices are about.
+    async fn attempt(&self, d: &Claimed, tasks: &HashMap<String, Task>) -> Outcome {
         match d.kind.as_str() {
             "patients.timeline" => timeline(&self.patients, d).await,
-            "followup.reminder" => match self.reminder_message(d).await {
-                Ok(Ok(message)) => self.send(&message).await,
-                Ok(Err(reason)) => Outcome::Skipped(reason),
-                Err(err) => failed(err),
+            "followup.reminder" => match task_for(d, tasks) {
+                Ok(task) => self.send(&self.reminder_message(d, task)).await,
+                Err(reason) => Outcome::Skipped(reason),
             },
-            "followup.patient_notice" | "followup.exam_notice" => self.patient_notice(d).await,
+            "followup.patient_notice" | "followup.exam_notice" => self.patient_notice(d, tasks).await,
             _ => {
                 let message = Message {
                     idempotency_key: d.id.clone(),
@@ -314,38 +327,10 @@ impl Dispatcher {
         }
     }
 
-    /// The open task a reminder or notice is about, as it is now; `Err(reason)` when the
-    /// delivery no longer applies (the task closed, or moved to another day: the new day has
-    /// its own reminder).
-    async fn task_for(&self, d: &Claimed) -> Result<Result<hcrm_proto::followup::Task, String>, ApiError> {
-        use hcrm_proto::followup::TaskStatus;
-        let task = match self.store.get_task(&d.reference, &Scope::All).await {
-            Ok(task) => task,
-            Err(ApiError::NotFound { .. }) => return Ok(Err("the task no longer exists".into())),
-            Err(err) => return Err(err),
-        };
-        if !matches!(
-            TaskStatus::try_from(task.status),
-            Ok(TaskStatus::Pending | TaskStatus::Due)
-        ) {
-            return Ok(Err("the task is no longer open".into()));
-        }
-        let due = task.due_date.and_then(|d| crate::domain::calendar::from_date(&d));
-        let day = d.id.rsplit('-').next().and_then(|s| s.parse::<i32>().ok());
-        if due.is_none() || due != day {
-            return Ok(Err("the task was rescheduled".into()));
-        }
-        Ok(Ok(task))
-    }
-
     /// The reminder to a task's assignee (as assigned now).
-    async fn reminder_message(&self, d: &Claimed) -> Result<Result<Message, String>, ApiError> {
-        let task = match self.task_for(d).await? {
-            Ok(task) => task,
-            Err(reason) => return Ok(Err(reason)),
-        };
+    fn reminder_message(&self, d: &Claimed, task: &Task) -> Message {
         let due = task.due_date.unwrap_or_default();
-        Ok(Ok(Message {
+        Message {
             idempotency_key: d.id.clone(),
             kind: d.kind.clone(),
             recipient: self.staff(&task.assignee),
@@ -365,12 +350,12 @@ impl Dispatcher {
                 "due_date": format!("{}-{:02}-{:02}", due.year, due.month, due.day),
                 "purpose": task.purpose,
             }),
-        }))
+        }
     }
 
     /// A notice to a patient: only if they may be contacted, through a channel they accept and
     /// the notifier reaches, outside their quiet hours.
-    async fn patient_notice(&self, d: &Claimed) -> Outcome {
+    async fn patient_notice(&self, d: &Claimed, tasks: &HashMap<String, Task>) -> Outcome {
         let patient_id = d.recipient.trim_start_matches("patients/");
         let contact = match self.patients.contact(patient_id).await {
             Ok(Some(c)) => c,
@@ -411,8 +396,8 @@ impl Dispatcher {
                     .to_string(),
             )
         } else {
-            match self.task_for(d).await {
-                Ok(Ok(task)) => {
+            match task_for(d, tasks) {
+                Ok(task) => {
                     let due = task.due_date.unwrap_or_default();
                     (
                         "复查提醒 / re-check reminder".to_string(),
@@ -422,8 +407,7 @@ impl Dispatcher {
                         ),
                     )
                 }
-                Ok(Err(reason)) => return Outcome::Skipped(reason),
-                Err(err) => return failed(err),
+                Err(reason) => return Outcome::Skipped(reason),
             }
         };
         let message = Message {
@@ -440,6 +424,25 @@ impl Dispatcher {
         };
         self.send(&message).await
     }
+}
+
+/// The open task a reminder or notice is about, as it is now; `Err(reason)` when the delivery
+/// no longer applies (the task closed, or moved to another day: the new day has its own).
+fn task_for<'a>(d: &Claimed, tasks: &'a HashMap<String, Task>) -> Result<&'a Task, String> {
+    use hcrm_proto::followup::TaskStatus;
+    let task = tasks.get(&d.reference).ok_or("the task no longer exists")?;
+    if !matches!(
+        TaskStatus::try_from(task.status),
+        Ok(TaskStatus::Pending | TaskStatus::Due)
+    ) {
+        return Err("the task is no longer open".into());
+    }
+    let due = task.due_date.and_then(|d| crate::domain::calendar::from_date(&d));
+    let day = d.id.rsplit('-').next().and_then(|s| s.parse::<i32>().ok());
+    if due.is_none() || due != day {
+        return Err("the task was rescheduled".into());
+    }
+    Ok(task)
 }
 
 fn failed(err: ApiError) -> Outcome {

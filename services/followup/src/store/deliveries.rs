@@ -180,49 +180,68 @@ impl Store {
             .collect()
     }
 
-    /// Records how an attempt ended; only the lease holder may. Returns false when the lease
-    /// was lost (another replica took the delivery over).
+    /// Records how attempts ended, in one transaction; only the lease holder may. Returns how
+    /// many were not recorded because the lease was lost (another replica took them over).
     pub async fn settle(
         &self,
         owner: &str,
-        d: &Claimed,
-        outcome: Outcome,
+        settled: &[(&Claimed, Outcome)],
         max_attempts: i64,
         backoff_ms: i64,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<usize, ApiError> {
         let now = self.now();
         let mut tx = self.db.begin_write().await?;
-        let query = match &outcome {
-            Outcome::Delivered => sqlx::query(
-                "UPDATE deliveries SET state = 'delivered', delivered_at = $1, lease_owner = '', lease_until = 0, last_error = '' \
-                 WHERE id = $2 AND lease_owner = $3 AND state = 'pending'",
-            )
-            .bind(now),
-            Outcome::Failed { error, transient } if *transient && d.attempts < max_attempts => sqlx::query(
-                "UPDATE deliveries SET next_attempt_at = $1, lease_owner = '', lease_until = 0, last_error = $2 \
-                 WHERE id = $3 AND lease_owner = $4 AND state = 'pending'",
-            )
-            .bind(now + backoff_micros(backoff_ms, d.attempts))
-            .bind(error.clone()),
-            Outcome::Failed { error, .. } => sqlx::query(
-                "UPDATE deliveries SET state = 'dead', lease_owner = '', lease_until = 0, last_error = $1 \
-                 WHERE id = $2 AND lease_owner = $3 AND state = 'pending'",
-            )
-            .bind(error.clone()),
-            Outcome::Postponed(at) => sqlx::query(
-                "UPDATE deliveries SET next_attempt_at = $1, attempts = attempts - 1, lease_owner = '', lease_until = 0 \
-                 WHERE id = $2 AND lease_owner = $3 AND state = 'pending'",
-            )
-            .bind(*at),
-            Outcome::Skipped(reason) => sqlx::query(
-                "UPDATE deliveries SET state = 'skipped', lease_owner = '', lease_until = 0, last_error = $1 \
-                 WHERE id = $2 AND lease_owner = $3 AND state = 'pending'",
-            )
-            .bind(reason.clone()),
-        };
-        let done = query.bind(&d.id).bind(owner).execute(&mut *tx).await?;
+        let mut recorded = 0u64;
+        // The common case, delivered, is one statement for the whole group.
+        let delivered: Vec<&str> = settled
+            .iter()
+            .filter(|(_, o)| matches!(o, Outcome::Delivered))
+            .map(|(d, _)| d.id.as_str())
+            .collect();
+        if !delivered.is_empty() {
+            let mut sql = Sql::new("UPDATE deliveries SET state = 'delivered', delivered_at = ");
+            sql.bind(Value::Int(now))
+                .push(", lease_owner = '', lease_until = 0, last_error = '' WHERE state = 'pending' AND lease_owner = ")
+                .bind(Value::Text(owner.to_string()))
+                .push(" AND id IN (");
+            for (i, id) in delivered.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.bind(Value::Text(id.to_string()));
+            }
+            sql.push(")");
+            recorded += sql.query().execute(&mut *tx).await?.rows_affected();
+        }
+        for (d, outcome) in settled {
+            let query = match outcome {
+                Outcome::Delivered => continue,
+                Outcome::Failed { error, transient } if *transient && d.attempts < max_attempts => sqlx::query(
+                    "UPDATE deliveries SET next_attempt_at = $1, lease_owner = '', lease_until = 0, last_error = $2 \
+                     WHERE id = $3 AND lease_owner = $4 AND state = 'pending'",
+                )
+                .bind(now + backoff_micros(backoff_ms, d.attempts))
+                .bind(error.clone()),
+                Outcome::Failed { error, .. } => sqlx::query(
+                    "UPDATE deliveries SET state = 'dead', lease_owner = '', lease_until = 0, last_error = $1 \
+                     WHERE id = $2 AND lease_owner = $3 AND state = 'pending'",
+                )
+                .bind(error.clone()),
+                Outcome::Postponed(at) => sqlx::query(
+                    "UPDATE deliveries SET next_attempt_at = $1, attempts = attempts - 1, lease_owner = '', lease_until = 0 \
+                     WHERE id = $2 AND lease_owner = $3 AND state = 'pending'",
+                )
+                .bind(*at),
+                Outcome::Skipped(reason) => sqlx::query(
+                    "UPDATE deliveries SET state = 'skipped', lease_owner = '', lease_until = 0, last_error = $1 \
+                     WHERE id = $2 AND lease_owner = $3 AND state = 'pending'",
+                )
+                .bind(reason.clone()),
+            };
+            recorded += query.bind(&d.id).bind(owner).execute(&mut *tx).await?.rows_affected();
+        }
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok(settled.len() - recorded as usize)
     }
 
     /// Deliveries newest first, after `before` (id).

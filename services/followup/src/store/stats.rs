@@ -19,6 +19,16 @@ pub struct StatsQuery {
 
 const READMISSION_WINDOW: i64 = 30 * 86_400 * 1_000_000;
 
+/// Success rates by each grouping, and the total.
+#[derive(Debug, Default)]
+pub struct SuccessTables {
+    pub follow_ups: i64,
+    pub by_channel: Vec<Rate>,
+    pub by_hour: Vec<Rate>,
+    pub by_department: Vec<Rate>,
+    pub by_staff: Vec<Rate>,
+}
+
 /// One discharge in the effect comparison, over the plans it made.
 #[derive(Default)]
 struct Discharge {
@@ -98,6 +108,58 @@ impl Store {
                 ))
             })
             .collect()
+    }
+
+    /// Follow-ups in the range and their success by channel, local hour, department and staff.
+    /// PostgreSQL computes all of it in one scan (`GROUPING SETS`); SQLite, which has no
+    /// grouping sets, runs one grouped query each.
+    pub async fn success_tables(&self, q: &StatsQuery, scope: &Scope) -> Result<SuccessTables, ApiError> {
+        if self.db.backend == hcrm_kit::db::Backend::Sqlite {
+            return Ok(SuccessTables {
+                follow_ups: self.follow_up_count(q, scope).await?,
+                by_channel: self.success_by(q, scope, "channel").await?,
+                by_hour: self.success_by(q, scope, "local_hour").await?,
+                by_department: self.success_by(q, scope, "department").await?,
+                by_staff: self.success_by(q, scope, "recorded_by").await?,
+            });
+        }
+        let (from, to) = self.range(q);
+        let mut sql = Sql::new(
+            "SELECT CAST(GROUPING(channel) AS BIGINT) AS g_channel, CAST(GROUPING(local_hour) AS BIGINT) AS g_hour, \
+             CAST(GROUPING(department) AS BIGINT) AS g_department, CAST(GROUPING(recorded_by) AS BIGINT) AS g_staff, \
+             channel, local_hour, department, recorded_by, COUNT(*) AS n, \
+             SUM(CASE WHEN outcome = 1 THEN 1 ELSE 0 END) AS hits FROM follow_ups WHERE occur_at >= ",
+        );
+        sql.bind(Value::Int(from)).push(" AND occur_at < ").bind(Value::Int(to));
+        self.scoped(&mut sql, q, scope, "department");
+        sql.push(
+            " GROUP BY GROUPING SETS ((channel), (local_hour), (department), (recorded_by), ()) \
+             ORDER BY channel, local_hour, department, recorded_by",
+        );
+        let rows = sql.query().fetch_all(&self.db.pool).await?;
+        let mut t = SuccessTables::default();
+        for r in &rows {
+            let (n, hits): (i64, i64) = (col(r, "n")?, col::<Option<i64>>(r, "hits")?.unwrap_or(0));
+            let grouped = |name: &str| col::<i64>(r, name).map(|g| g == 0);
+            if grouped("g_channel")? {
+                let key = channel_name(col::<i64>(r, "channel")? as i32).to_string();
+                t.by_channel.push(rate(key, n, hits, q.min_group));
+            } else if grouped("g_hour")? {
+                t.by_hour.push(rate(
+                    format!("{:02}", col::<i64>(r, "local_hour")?),
+                    n,
+                    hits,
+                    q.min_group,
+                ));
+            } else if grouped("g_department")? {
+                t.by_department.push(rate(col(r, "department")?, n, hits, q.min_group));
+            } else if grouped("g_staff")? {
+                t.by_staff.push(rate(col(r, "recorded_by")?, n, hits, q.min_group));
+            } else {
+                t.follow_ups = n;
+            }
+        }
+        Ok(t)
     }
 
     /// Follow-ups recorded in the range.

@@ -107,6 +107,27 @@ impl Store {
         self.task_of(&row)
     }
 
+    /// Tasks by id, as they are now (missing ids are absent).
+    pub async fn tasks_by_id(&self, ids: &[&str]) -> Result<std::collections::HashMap<String, Task>, ApiError> {
+        let mut out = std::collections::HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let mut sql = Sql::new("SELECT * FROM tasks WHERE id IN (");
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.bind(Value::Text(id.to_string()));
+        }
+        sql.push(")");
+        for row in sql.query().fetch_all(&self.db.pool).await? {
+            let task = self.task_of(&row)?;
+            out.insert(task.name.trim_start_matches("tasks/").to_string(), task);
+        }
+        Ok(out)
+    }
+
     /// A worklist page, by due day then id, after the `(due_day, id)` position.
     pub async fn list_tasks(
         &self,
