@@ -175,6 +175,7 @@ pub async fn build(cfg: &Config, deps: Deps) -> anyhow::Result<Built> {
     if cfg.run_jobs {
         jobs.push(jobs::feed_consumer(store.clone(), patients.clone()));
         jobs.push(jobs::reminder_planner(store.clone(), cfg.delivery.poll_ms));
+        jobs.push(jobs::stats_rollup(store.clone(), cfg.delivery.poll_ms));
         jobs.push(jobs::dispatcher(jobs::Dispatcher {
             store: store.clone(),
             patients: patients.clone(),

@@ -98,14 +98,15 @@ CREATE TABLE follow_ups (
     outcome        INTEGER NOT NULL,
     attempt        INTEGER NOT NULL,
     occur_at       INTEGER NOT NULL,
+    local_day      INTEGER NOT NULL,
     local_hour     INTEGER NOT NULL,
     recovery_score REAL,
     complaint      INTEGER NOT NULL,
     body           BLOB NOT NULL,
     created_at     INTEGER NOT NULL
 );
--- Covers the statistics: they read only these columns over a date range.
-CREATE INDEX follow_ups_stats ON follow_ups (occur_at, department, channel, outcome, local_hour, recorded_by);
+-- Covers the live part of the statistics (today, and days not yet rolled up).
+CREATE INDEX follow_ups_stats ON follow_ups (local_day, department, channel, outcome, local_hour, recorded_by);
 CREATE INDEX follow_ups_patient ON follow_ups (patient_id, occur_at);
 CREATE INDEX follow_ups_task ON follow_ups (task_id);
 CREATE INDEX follow_ups_plan ON follow_ups (plan_id, occur_at);
@@ -116,9 +117,10 @@ CREATE TABLE satisfaction (
     dimension    INTEGER NOT NULL,
     rating       INTEGER NOT NULL,
     occur_at     INTEGER NOT NULL,
+    local_day    INTEGER NOT NULL,
     PRIMARY KEY (follow_up_id, dimension)
 );
-CREATE INDEX satisfaction_stats ON satisfaction (occur_at, department, dimension, rating);
+CREATE INDEX satisfaction_stats ON satisfaction (local_day, department, dimension, rating);
 
 CREATE TABLE readings (
     id          INTEGER PRIMARY KEY,
@@ -172,3 +174,35 @@ CREATE TABLE admissions (
     at         INTEGER NOT NULL
 );
 CREATE INDEX admissions_patient ON admissions (patient_id, at);
+
+-- Statistics of closed days, rolled up by a job (today is always computed live). `dimension`
+-- is `channel`, `hour`, `staff` or `total`; `key` its value.
+CREATE TABLE stats_daily (
+    day        INTEGER NOT NULL,
+    department TEXT NOT NULL,
+    dimension  TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    n          INTEGER NOT NULL,
+    hits       INTEGER NOT NULL,
+    PRIMARY KEY (day, department, dimension, key)
+);
+
+CREATE TABLE satisfaction_daily (
+    day        INTEGER NOT NULL,
+    department TEXT NOT NULL,
+    dimension  INTEGER NOT NULL,
+    n          INTEGER NOT NULL,
+    total      INTEGER NOT NULL,
+    squares    INTEGER NOT NULL,
+    PRIMARY KEY (day, department, dimension)
+);
+
+-- Days whose follow-ups changed since they were rolled up: read live until the job redoes them.
+-- One row per change (never a shared row to update, so writers do not queue on it); the job
+-- removes a day's rows and recomputes it in one transaction, and a change still in flight keeps
+-- its row, so the day is redone again.
+CREATE TABLE stats_dirty (
+    id  INTEGER PRIMARY KEY,
+    day INTEGER NOT NULL
+);
+CREATE INDEX stats_dirty_day ON stats_dirty (day);

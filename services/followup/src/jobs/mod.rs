@@ -196,6 +196,24 @@ pub fn reminder_planner(store: Store, poll_ms: u64) -> Job {
     })
 }
 
+/// Rolls up the statistics of closed days that changed, every `poll_ms` × 10.
+pub fn stats_rollup(store: Store, poll_ms: u64) -> Job {
+    Box::new(move |mut stop| {
+        Box::pin(async move {
+            loop {
+                match store.roll_up_dirty().await {
+                    Ok(n) if n > 0 => tracing::info!(days = n, "rolled up follow-up statistics"),
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(error = %err, "rolling up statistics failed"),
+                }
+                if pause(&mut stop, Duration::from_millis(poll_ms.max(100) * 10)).await {
+                    return;
+                }
+            }
+        })
+    })
+}
+
 /// Sends what the outbox holds: claims a batch with a lease, attempts each delivery, settles it.
 /// Several may run at once (one per replica, or more).
 #[derive(Clone)]

@@ -7,6 +7,7 @@ pub mod feed;
 pub mod plans;
 pub mod readings;
 pub mod records;
+pub mod rollup;
 pub mod stats;
 pub mod tasks;
 pub mod templates;

@@ -117,8 +117,8 @@ impl Store {
         record.attempt = attempt as i32;
         sqlx::query(
             "INSERT INTO follow_ups (id, task_id, plan_id, patient_id, department, recorded_by, channel, outcome, attempt, \
-             occur_at, local_hour, recovery_score, complaint, body, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             occur_at, local_hour, recovery_score, complaint, body, created_at, local_day) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(&id)
         .bind(task_id)
@@ -135,18 +135,28 @@ impl Store {
         .bind(i64::from(record.complaint_raised))
         .bind(record.encode_to_vec())
         .bind(now)
+        .bind(self.cal.day_of(occur) as i64)
         .execute(&mut *tx)
         .await?;
         for s in &record.satisfaction {
-            sqlx::query("INSERT INTO satisfaction (follow_up_id, department, dimension, rating, occur_at) VALUES ($1, $2, $3, $4, $5)")
-                .bind(&id)
-                .bind(&department)
-                .bind(s.dimension as i64)
-                .bind(s.rating as i64)
-                .bind(occur)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO satisfaction (follow_up_id, department, dimension, rating, occur_at, local_day) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&id)
+            .bind(&department)
+            .bind(s.dimension as i64)
+            .bind(s.rating as i64)
+            .bind(occur)
+            .bind(self.cal.day_of(occur) as i64)
+            .execute(&mut *tx)
+            .await?;
         }
+        // The day's rolled-up statistics are stale now.
+        sqlx::query("INSERT INTO stats_dirty (day) VALUES ($1)")
+            .bind(self.cal.day_of(occur) as i64)
+            .execute(&mut *tx)
+            .await?;
 
         history(
             &mut tx,

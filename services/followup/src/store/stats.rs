@@ -6,7 +6,8 @@ use crate::domain::template::channel_name;
 use hcrm_kit::ApiError;
 use hcrm_kit::auth::Scope;
 use hcrm_kit::db::{Sql, Value, col};
-use hcrm_proto::followup::{Dimension, EffectComparison, ExamNoticeSla, Mean, Rate};
+pub use hcrm_proto::followup::Rate;
+use hcrm_proto::followup::{EffectComparison, ExamNoticeSla, Mean};
 
 /// A statistics query after edge validation: local days `[start_day, end_day]`.
 pub struct StatsQuery {
@@ -62,11 +63,6 @@ pub fn mean(key: String, n: i64, sum: f64, sum_sq: f64, min_group: i64) -> Mean 
     }
 }
 
-fn dimension_name(value: i64) -> String {
-    let d = Dimension::try_from(value as i32).unwrap_or(Dimension::Unspecified);
-    d.as_str_name().trim_start_matches("DIMENSION_").to_ascii_lowercase()
-}
-
 impl Store {
     fn range(&self, q: &StatsQuery) -> (i64, i64) {
         (self.cal.start_of(q.start_day), self.cal.start_of(q.end_day + 1))
@@ -106,91 +102,6 @@ impl Store {
                     col::<Option<i64>>(r, "hits")?.unwrap_or(0),
                     q.min_group,
                 ))
-            })
-            .collect()
-    }
-
-    /// Follow-ups in the range and their success by channel, local hour, department and staff.
-    /// PostgreSQL computes all of it in one scan (`GROUPING SETS`); SQLite, which has no
-    /// grouping sets, runs one grouped query each.
-    pub async fn success_tables(&self, q: &StatsQuery, scope: &Scope) -> Result<SuccessTables, ApiError> {
-        if self.db.backend == hcrm_kit::db::Backend::Sqlite {
-            return Ok(SuccessTables {
-                follow_ups: self.follow_up_count(q, scope).await?,
-                by_channel: self.success_by(q, scope, "channel").await?,
-                by_hour: self.success_by(q, scope, "local_hour").await?,
-                by_department: self.success_by(q, scope, "department").await?,
-                by_staff: self.success_by(q, scope, "recorded_by").await?,
-            });
-        }
-        let (from, to) = self.range(q);
-        let mut sql = Sql::new(
-            "SELECT CAST(GROUPING(channel) AS BIGINT) AS g_channel, CAST(GROUPING(local_hour) AS BIGINT) AS g_hour, \
-             CAST(GROUPING(department) AS BIGINT) AS g_department, CAST(GROUPING(recorded_by) AS BIGINT) AS g_staff, \
-             channel, local_hour, department, recorded_by, COUNT(*) AS n, \
-             SUM(CASE WHEN outcome = 1 THEN 1 ELSE 0 END) AS hits FROM follow_ups WHERE occur_at >= ",
-        );
-        sql.bind(Value::Int(from)).push(" AND occur_at < ").bind(Value::Int(to));
-        self.scoped(&mut sql, q, scope, "department");
-        sql.push(
-            " GROUP BY GROUPING SETS ((channel), (local_hour), (department), (recorded_by), ()) \
-             ORDER BY channel, local_hour, department, recorded_by",
-        );
-        let rows = sql.query().fetch_all(&self.db.pool).await?;
-        let mut t = SuccessTables::default();
-        for r in &rows {
-            let (n, hits): (i64, i64) = (col(r, "n")?, col::<Option<i64>>(r, "hits")?.unwrap_or(0));
-            let grouped = |name: &str| col::<i64>(r, name).map(|g| g == 0);
-            if grouped("g_channel")? {
-                let key = channel_name(col::<i64>(r, "channel")? as i32).to_string();
-                t.by_channel.push(rate(key, n, hits, q.min_group));
-            } else if grouped("g_hour")? {
-                t.by_hour.push(rate(
-                    format!("{:02}", col::<i64>(r, "local_hour")?),
-                    n,
-                    hits,
-                    q.min_group,
-                ));
-            } else if grouped("g_department")? {
-                t.by_department.push(rate(col(r, "department")?, n, hits, q.min_group));
-            } else if grouped("g_staff")? {
-                t.by_staff.push(rate(col(r, "recorded_by")?, n, hits, q.min_group));
-            } else {
-                t.follow_ups = n;
-            }
-        }
-        Ok(t)
-    }
-
-    /// Follow-ups recorded in the range.
-    pub async fn follow_up_count(&self, q: &StatsQuery, scope: &Scope) -> Result<i64, ApiError> {
-        let (from, to) = self.range(q);
-        let mut sql = Sql::new("SELECT COUNT(*) AS n FROM follow_ups WHERE occur_at >= ");
-        sql.bind(Value::Int(from)).push(" AND occur_at < ").bind(Value::Int(to));
-        self.scoped(&mut sql, q, scope, "department");
-        Ok(col(&sql.query().fetch_one(&self.db.pool).await?, "n")?)
-    }
-
-    /// Satisfaction 1–5 by department and dimension.
-    pub async fn satisfaction(&self, q: &StatsQuery, scope: &Scope) -> Result<Vec<Mean>, ApiError> {
-        let (from, to) = self.range(q);
-        let mut sql = Sql::new(
-            "SELECT department, dimension, COUNT(*) AS n, CAST(SUM(rating) AS BIGINT) AS s, CAST(SUM(rating * rating) AS BIGINT) AS sq \
-             FROM satisfaction WHERE occur_at >= ",
-        );
-        sql.bind(Value::Int(from)).push(" AND occur_at < ").bind(Value::Int(to));
-        self.scoped(&mut sql, q, scope, "department");
-        sql.push(" GROUP BY department, dimension ORDER BY department, dimension");
-        let rows = sql.query().fetch_all(&self.db.pool).await?;
-        rows.iter()
-            .map(|r| {
-                let key = format!(
-                    "{}/{}",
-                    col::<String>(r, "department")?,
-                    dimension_name(col(r, "dimension")?)
-                );
-                let (s, sq): (i64, i64) = (col(r, "s")?, col(r, "sq")?);
-                Ok(mean(key, col(r, "n")?, s as f64, sq as f64, q.min_group))
             })
             .collect()
     }

@@ -189,6 +189,31 @@ async fn a_follow_up_closes_its_task_reaches_the_timeline_and_raises_complaints(
             .any(|m| m.key == "card/attitude" && m.n == 1 && m.mean.is_none())
     );
     assert_eq!(stats.success_by_staff[0].key, "inspector-user");
+
+    // The next day the job rolls yesterday up; the figures read from the rollups are the same.
+    let day = crate::helpers::today(&suite);
+    suite.clock.advance(DAY);
+    eventually("the rollup", || async {
+        (suite.count("SELECT COUNT(*) FROM stats_dirty").await == 0).then_some(())
+    })
+    .await;
+    // Unmarked and recomputed in one transaction: a clean day has its rollup.
+    assert!(suite.count("SELECT COUNT(*) FROM stats_daily").await > 0);
+    let rolled = client
+        .get_statistics(GetStatisticsRequest {
+            start_date: Some(hcrm_followup::domain::calendar::to_date(day)),
+            end_date: Some(hcrm_followup::domain::calendar::to_date(day)),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rolled.follow_ups, stats.follow_ups);
+    assert_eq!(rolled.success_by_channel, stats.success_by_channel);
+    assert_eq!(rolled.success_by_hour, stats.success_by_hour);
+    assert_eq!(rolled.success_by_department, stats.success_by_department);
+    assert_eq!(rolled.success_by_staff, stats.success_by_staff);
+    assert_eq!(rolled.satisfaction, stats.satisfaction);
     suite.stop().await;
 }
 
