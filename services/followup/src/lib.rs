@@ -164,6 +164,7 @@ pub async fn migrate(cfg: &Config, data: &hcrm_kit::config::DataConfig) -> anyho
 pub async fn build(cfg: &Config, deps: Deps) -> anyhow::Result<Built> {
     cfg.check()?;
     let store = open_store(cfg, &deps).await?;
+    store.ensure_builtin_templates().await?;
     let patients_url = cfg.patients_url.clone().unwrap_or_else(|| deps.self_url());
     let patients = patients::Patients::new(&patients_url, deps.authenticator.clone())?;
     let notifier = hcrm_kit::notify::from_config(&cfg.notifier)?;

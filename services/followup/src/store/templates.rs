@@ -231,6 +231,29 @@ impl Store {
         self.get_template(id, 0).await
     }
 
+    /// Installs the built-in templates (hypertension first) unless they exist; staff revise or
+    /// archive them like any other. Safe when several replicas start at once.
+    pub async fn ensure_builtin_templates(&self) -> Result<(), ApiError> {
+        for (id, t) in builtin_templates() {
+            let now = self.now();
+            let mut tx = self.db.begin_write().await?;
+            let inserted = sqlx::query(
+                "INSERT INTO templates (id, version, state, display_name, on_discharge, created_at, updated_at) \
+                 VALUES ($1, 1, 'active', $2, 0, $3, $3) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(&t.display_name)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if inserted.rows_affected() == 1 {
+                self.insert_version(&mut tx, id, 1, &t, "hcrm", now).await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
     /// Active templates that a discharge triggers, latest versions.
     pub async fn discharge_templates(&self) -> Result<Vec<Template>, ApiError> {
         let rows = sqlx::query("SELECT id FROM templates WHERE on_discharge = 1 AND state = 'active' ORDER BY id")
@@ -241,5 +264,48 @@ impl Store {
             out.push(self.get_template(&col::<String>(&row, "id")?, 0).await?);
         }
         Ok(out)
+    }
+}
+
+/// Templates every installation starts with: `(id, template)`.
+pub fn builtin_templates() -> Vec<(&'static str, Template)> {
+    use hcrm_proto::followup::{Channel, Question, TemplateKind};
+    vec![(
+        "builtin-hypertension",
+        Template {
+            name: "templates/builtin-hypertension".into(),
+            version: 1,
+            display_name: "高血压慢病管理 / Hypertension".into(),
+            description: "血压控制在 140/90 以下连续 3 次转为稳定期（每周随访），再连续 8 次转为维持期（每月随访）；\
+                          任何一次未控制即回到早期（每周两次）并提醒责任医生。"
+                .into(),
+            kind: TemplateKind::Chronic as i32,
+            default_channel: Channel::Phone as i32,
+            questions: vec![
+                Question {
+                    key: "medication".into(),
+                    text: "是否按时服用降压药？".into(),
+                },
+                Question {
+                    key: "symptoms".into(),
+                    text: "近期有无头晕、头痛、胸闷？".into(),
+                },
+            ],
+            chronic: Some(crate::domain::chronic::hypertension()),
+            ..Default::default()
+        },
+    )]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn built_in_templates_pass_the_checks_staff_templates_do() {
+        for (id, t) in super::builtin_templates() {
+            let mut v = hcrm_kit::validate::Violations::new();
+            crate::domain::template::check(&t, &mut v);
+            assert!(v.is_empty(), "{id}: {v:?}");
+            assert_eq!(t.name, format!("templates/{id}"));
+        }
     }
 }

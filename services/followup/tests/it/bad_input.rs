@@ -40,7 +40,11 @@ async fn bad_templates_plans_and_records_are_refused_whole(backend: TestBackend)
         Code::InvalidArgument,
         Some("template.schedule"),
     );
-    assert_eq!(suite.count("SELECT COUNT(*) FROM templates").await, 0);
+    assert_eq!(
+        suite.count("SELECT COUNT(*) FROM templates").await,
+        1,
+        "nothing written beside the built-in hypertension template"
+    );
 
     // Revising with a stale etag is ABORTED; archiving stops new plans.
     let template = create_template(&suite, discharge_template()).await;

@@ -22,7 +22,17 @@ fn hypertension_template() -> Template {
 
 async fn the_hypertension_schedule_follows_the_readings(backend: TestBackend) {
     let suite = Suite::start(backend).await;
-    let template = create_template(&suite, hypertension_template()).await;
+    // The built-in hypertension template is there from the first start.
+    let template = suite
+        .templates(Role::Admin)
+        .get_template(GetTemplateRequest {
+            name: "templates/builtin-hypertension".into(),
+            version: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(template.chronic, hypertension_template().chronic);
     let patient = suite.patient("周九", "13800138010").await;
     // A clinician of the cardiology department enrols the patient.
     let mut client = suite.followup_in(Role::Clinician, "card");
