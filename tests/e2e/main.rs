@@ -1,3 +1,4 @@
 //! End to end: the built `hcrm` binary started as a user would, driven over gRPC.
 
 mod binary;
+mod split;

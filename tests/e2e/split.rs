@@ -1,0 +1,345 @@
+//! The split topology, as the production overlay runs it: each target its own process on its own
+//! port against one PostgreSQL, configured by environment variables only (what the ConfigMap and
+//! the Secret give a pod), migrated first by `hcrm migrate` (the Job). Then faults: replicas
+//! starting together on an empty database, the patients service down while followup's outbox
+//! holds a timeline entry, followup killed with SIGKILL and restarted — the entry arrives once.
+
+use hcrm_kit::auth::{Authenticator, Role};
+use hcrm_kit::testing::{TestBackend, TestDatabase};
+use hcrm_proto::followup::followup_service_client::FollowupServiceClient;
+use hcrm_proto::followup::template_service_client::TemplateServiceClient;
+use hcrm_proto::followup::*;
+use hcrm_proto::patients::patient_service_client::PatientServiceClient;
+use hcrm_proto::patients::{
+    CreatePatientRequest, Interaction, InteractionKind, ListInteractionsRequest, Patient, RecordInteractionRequest,
+};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tonic::transport::Channel as GrpcChannel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hcrm");
+const SECRET: &str = "split-topology-signing-secret-0123456789";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// What every pod gets: the ConfigMap's and the Secret's settings, as environment variables.
+fn shared_env(patients_db: &str, followup_db: &str) -> Vec<(String, String)> {
+    use base64::Engine;
+    let key = |b: u8| base64::engine::general_purpose::STANDARD.encode([b; 32]);
+    [
+        ("HCRM__PATIENTS__DATABASE_URL", patients_db.to_string()),
+        ("HCRM__FOLLOWUP__DATABASE_URL", followup_db.to_string()),
+        ("HCRM__AUTH__HS256_SECRET", SECRET.to_string()),
+        ("HCRM__SECURITY__DATA_KEYS", format!("k1:{}", key(3))),
+        ("HCRM__SECURITY__INDEX_KEY", key(5)),
+        ("HCRM__TELEMETRY__LOG_FORMAT", "json".to_string()),
+        ("HCRM__FOLLOWUP__DELIVERY__BACKOFF_MS", "200".to_string()),
+        ("HCRM__FOLLOWUP__DELIVERY__POLL_MS", "100".to_string()),
+        // A delivery claimed by a killed process is free again after its lease: keep it short.
+        ("HCRM__FOLLOWUP__NOTIFIER__TIMEOUT_MS", "1000".to_string()),
+        ("HCRM__FOLLOWUP__DELIVERY__LEASE_SECS", "13".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// One target in its own process.
+struct Pod {
+    child: Child,
+    grpc: String,
+    _data: tempfile::TempDir,
+}
+
+impl Pod {
+    fn start(target: &str, env: &[(String, String)], extra: &[(&str, String)]) -> Pod {
+        Self::start_on(target, env, extra, free_port())
+    }
+
+    fn start_on(target: &str, env: &[(String, String)], extra: &[(&str, String)], port: u16) -> Pod {
+        let data = tempfile::tempdir().unwrap();
+        let grpc = format!("127.0.0.1:{port}");
+        let child = Command::new(BIN)
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HCRM_TARGET", target)
+            .env("HCRM__DATA__DIR", data.path())
+            .env("HCRM__SERVER__GRPC_ADDR", &grpc)
+            .env("HCRM__SERVER__ADMIN_ADDR", format!("127.0.0.1:{}", free_port()))
+            .envs(env.iter().cloned())
+            .envs(extra.iter().map(|(k, v)| (k.to_string(), v.clone())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start hcrm");
+        Pod {
+            child,
+            grpc,
+            _data: data,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.grpc)
+    }
+
+    /// Waits until the process reports SERVING; fails if it exits first.
+    async fn serving(&mut self) -> GrpcChannel {
+        let channel = GrpcChannel::from_shared(self.url()).unwrap().connect_lazy();
+        let mut health = HealthClient::new(channel.clone());
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("hcrm exited before serving: {status}");
+            }
+            let status = health
+                .check(HealthCheckRequest { service: String::new() })
+                .await
+                .map(|r| r.into_inner().status);
+            if matches!(status, Ok(s) if s == ServingStatus::Serving as i32) {
+                return channel;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "not serving: {status:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn kill(mut self) {
+        let _ = self.child.kill(); // SIGKILL
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Pod {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Clone)]
+struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        req.metadata_mut().insert("authorization", self.0.clone());
+        Ok(req)
+    }
+}
+
+type Authed = tonic::service::interceptor::InterceptedService<GrpcChannel, Bearer>;
+
+fn authed(channel: GrpcChannel) -> Authed {
+    let token = Authenticator::hs256(SECRET)
+        .mint("nurse-li", &[Role::Admin], None, 600)
+        .unwrap();
+    tonic::service::interceptor::InterceptedService::new(channel, Bearer(format!("Bearer {token}").parse().unwrap()))
+}
+
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn migrate(env: &[(String, String)]) {
+    let out = Command::new(BIN)
+        .args(["migrate"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().cloned())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+async fn follow_up_entries(patients: &GrpcChannel, patient: &str) -> usize {
+    PatientServiceClient::new(authed(patients.clone()))
+        .list_interactions(ListInteractionsRequest {
+            parent: patient.to_string(),
+            kinds: vec![InteractionKind::FollowUp as i32],
+            ..Default::default()
+        })
+        .await
+        .map(|r| r.into_inner().interactions.len())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_topology_runs_the_flows_and_survives_faults() {
+    let patients_db = TestDatabase::new(TestBackend::Postgres).await.unwrap();
+    let followup_db = TestDatabase::new(TestBackend::Postgres).await.unwrap();
+    let env = shared_env(&patients_db.url, &followup_db.url);
+    migrate(&env);
+
+    let patients_port = free_port();
+    let mut patients = Pod::start_on("patients", &env, &[], patients_port);
+    let patients_channel = patients.serving().await;
+    let to_patients = [(
+        "HCRM__FOLLOWUP__PATIENTS_URL",
+        format!("http://127.0.0.1:{patients_port}"),
+    )];
+    let mut followup = Pod::start("followup", &env, &to_patients);
+    let followup_channel = followup.serving().await;
+    // Each process serves only its own target.
+    let mut health = HealthClient::new(patients_channel.clone());
+    let other = health
+        .check(HealthCheckRequest {
+            service: "hcrm.followup.v1.FollowupService".into(),
+        })
+        .await;
+    assert_eq!(other.unwrap_err().code(), tonic::Code::NotFound);
+
+    // The user flow: a patient, a discharge template, a discharge, the plan in followup.
+    let patient = PatientServiceClient::new(authed(patients_channel.clone()))
+        .create_patient(CreatePatientRequest {
+            patient: Some(Patient {
+                display_name: "郑十一".into(),
+                phones: vec!["13800138011".into()],
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    TemplateServiceClient::new(authed(followup_channel.clone()))
+        .create_template(CreateTemplateRequest {
+            template: Some(Template {
+                display_name: "出院随访".into(),
+                kind: TemplateKind::Scheduled as i32,
+                applies_to: Some(Applicability {
+                    on_discharge: true,
+                    ..Default::default()
+                }),
+                schedule: vec![ScheduleStep {
+                    offset_days: 1,
+                    window_days: 2,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap();
+    PatientServiceClient::new(authed(patients_channel.clone()))
+        .record_interaction(RecordInteractionRequest {
+            parent: patient.name.clone(),
+            interaction: Some(Interaction {
+                kind: InteractionKind::Discharge as i32,
+                department: "cardiology".into(),
+                occur_time: Some(prost_types::Timestamp {
+                    seconds: std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_secs() as i64
+                        - 3600,
+                    nanos: 0,
+                }),
+                source_system: "his".into(),
+                external_id: "split-discharge-1".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+    let mut client = FollowupServiceClient::new(authed(followup_channel.clone()));
+    let plan = eventually("the plan from the discharge", || {
+        let mut client = client.clone();
+        let patient = patient.name.clone();
+        async move {
+            client
+                .list_plans(ListPlansRequest {
+                    patient,
+                    ..Default::default()
+                })
+                .await
+                .ok()?
+                .into_inner()
+                .plans
+                .into_iter()
+                .next()
+        }
+    })
+    .await;
+    let task = client
+        .list_tasks(ListTasksRequest {
+            view: TaskView::All as i32,
+            plan: plan.name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .tasks
+        .remove(0);
+
+    // Patients goes down; a follow-up recorded meanwhile waits in followup's outbox.
+    patients.kill();
+    client
+        .record_follow_up(RecordFollowUpRequest {
+            task: task.name.clone(),
+            record: Some(FollowUpRecord {
+                channel: Channel::Phone as i32,
+                outcome: Outcome::Reached as i32,
+                content: "恢复良好".into(),
+                ..Default::default()
+            }),
+            request_id: "split-call-1".into(),
+        })
+        .await
+        .unwrap();
+    // Followup is killed (SIGKILL) while the entry is still queued, and comes back.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    followup.kill();
+    let mut followup = Pod::start("followup", &env, &to_patients);
+    followup.serving().await;
+    // Patients comes back on its address: the entry arrives, once.
+    let mut patients = Pod::start_on("patients", &env, &[], patients_port);
+    let patients_channel = patients.serving().await;
+    eventually("the timeline entry after the outage", || async {
+        (follow_up_entries(&patients_channel, &patient.name).await == 1).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        follow_up_entries(&patients_channel, &patient.name).await,
+        1,
+        "delivered once"
+    );
+
+    // Three replicas of a target starting together on an empty database: one migrates, none
+    // crash, all serve.
+    let empty = TestDatabase::new(TestBackend::Postgres).await.unwrap();
+    let env = shared_env(&patients_db.url, &empty.url);
+    let mut replicas: Vec<Pod> = (0..3).map(|_| Pod::start("followup", &env, &to_patients)).collect();
+    for replica in &mut replicas {
+        replica.serving().await;
+    }
+    drop(replicas);
+    drop(followup);
+    drop(patients);
+}
