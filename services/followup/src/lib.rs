@@ -186,6 +186,7 @@ pub async fn build(cfg: &Config, deps: Deps) -> anyhow::Result<Built> {
             owner: hcrm_kit::new_id(),
         }));
     }
+    let readiness = store.db.readiness();
     let api = grpc::Api {
         store,
         patients,
@@ -210,5 +211,6 @@ pub async fn build(cfg: &Config, deps: Deps) -> anyhow::Result<Built> {
             routes.add_service(InterceptedService::new(followup, interceptor));
         }),
         jobs,
+        readiness: Some(readiness),
     })
 }

@@ -138,6 +138,15 @@ impl Db {
         Ok(())
     }
 
+    /// A readiness check: the database answers `SELECT 1`.
+    pub fn readiness(&self) -> crate::server::Readiness {
+        let pool = self.pool.clone();
+        std::sync::Arc::new(move || {
+            let pool = pool.clone();
+            Box::pin(async move { sqlx::query("SELECT 1").execute(&pool).await.is_ok() })
+        })
+    }
+
     /// Begins a transaction that will write. On SQLite it takes the write lock up front
     /// (`BEGIN IMMEDIATE`), so a read-then-write cannot fail with SQLITE_BUSY halfway.
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {

@@ -145,6 +145,13 @@ impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         match err {
             sqlx::Error::PoolTimedOut => ApiError::Unavailable("database busy, retry later".into()),
+            // The database is unreachable or restarting: the caller's retry will succeed later.
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+                ApiError::Unavailable("database unavailable, retry later".into())
+            }
+            sqlx::Error::Database(ref db) if db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")) => {
+                ApiError::Unavailable("database unavailable, retry later".into())
+            }
             other => ApiError::Internal(other.into()),
         }
     }

@@ -36,7 +36,14 @@ pub struct Built {
     pub mount: Box<dyn FnOnce(&mut RoutesBuilder) + Send>,
     /// Background loops.
     pub jobs: Vec<Job>,
+    /// Whether the service can answer now (its database reachable); polled every second once
+    /// serving, and its services' health follows it, so readiness fails while the database is
+    /// down and recovers without a restart.
+    pub readiness: Option<Readiness>,
 }
+
+/// A readiness check: true when the service can answer.
+pub type Readiness = Arc<dyn Fn() -> BoxFuture<'static, bool> + Send + Sync>;
 
 /// A running server; dropping `shutdown` or sending on it starts the drain.
 pub struct Handle {
@@ -85,11 +92,15 @@ pub async fn start(
     let mut routes = RoutesBuilder::default();
     let mut jobs = Vec::new();
     let mut targets = Vec::new();
+    let mut checks: Vec<(Vec<&'static str>, Readiness)> = Vec::new();
     for b in built {
         targets.push(b.target);
         names.extend(b.services.iter().copied());
         (b.mount)(&mut routes);
         jobs.extend(b.jobs);
+        if let Some(check) = b.readiness {
+            checks.push((b.services.clone(), check));
+        }
     }
     for name in &names {
         health.set_service_status(*name, ServingStatus::NotServing).await;
@@ -181,6 +192,7 @@ pub async fn start(
     }
     health.set_service_status("", ServingStatus::Serving).await;
     ready.store(true, Ordering::SeqCst);
+    tokio::spawn(watch_readiness(checks, health.clone(), shutdown_rx.clone()));
     tracing::info!(%grpc_addr, admin = ?admin_addr, targets = ?targets, services = ?names, "serving");
     Ok(Handle {
         grpc_addr,
@@ -188,6 +200,48 @@ pub async fn start(
         shutdown: shutdown_tx,
         join,
     })
+}
+
+/// Polls each service's readiness check every second and turns its health NOT_SERVING while it
+/// fails (liveness, the process-wide `""` status, stays SERVING: a restart would not bring the
+/// database back). Stops when the drain starts, which owns health from then on.
+async fn watch_readiness(
+    checks: Vec<(Vec<&'static str>, Readiness)>,
+    health: tonic_health::server::HealthReporter,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut serving = vec![true; checks.len()];
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        for (i, (names, check)) in checks.iter().enumerate() {
+            let ok = tokio::time::timeout(Duration::from_secs(2), check())
+                .await
+                .unwrap_or(false);
+            if *stop.borrow() {
+                return;
+            }
+            if ok == serving[i] {
+                continue;
+            }
+            serving[i] = ok;
+            let status = if ok {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            if ok {
+                tracing::info!(services = ?names, "dependencies reachable again; serving");
+            } else {
+                tracing::warn!(services = ?names, "a dependency is unreachable; not ready");
+            }
+            for name in names {
+                health.set_service_status(*name, status).await;
+            }
+        }
+    }
 }
 
 /// The process-wide stop signal: `true` once the drain has started.

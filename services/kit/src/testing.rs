@@ -36,24 +36,26 @@ impl TestDatabase {
                     _dir: Some(dir),
                 })
             }
-            TestBackend::Postgres => {
-                let admin = postgres_admin_url()?;
-                let name = format!("t_{}", uuid::Uuid::now_v7().simple());
-                use sqlx::Connection;
-                let mut conn = sqlx::PgConnection::connect(&admin).await?;
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-                    .execute(&mut conn)
-                    .await?;
-                conn.close().await?;
-                let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-                Ok(TestDatabase {
-                    url: format!("{base}/{name}"),
-                    backend,
-                    _dir: None,
-                })
-            }
+            TestBackend::Postgres => Ok(TestDatabase {
+                url: create_database(&postgres_admin_url()?).await?,
+                backend,
+                _dir: None,
+            }),
         }
     }
+}
+
+/// Creates a fresh database on the server of `admin` (an admin URL) and returns its URL.
+pub async fn create_database(admin: &str) -> anyhow::Result<String> {
+    let name = format!("t_{}", uuid::Uuid::now_v7().simple());
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(admin).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut conn)
+        .await?;
+    conn.close().await?;
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
+    Ok(format!("{base}/{name}"))
 }
 
 /// The admin URL of the test PostgreSQL server, starting the throwaway cluster on first use.
@@ -95,14 +97,117 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn start_cluster() -> anyhow::Result<String> {
-    let bin = postgres_bin_dir()?;
-    let root = is_root();
-    let base = tempfile::Builder::new().prefix("hcrm-pg-").tempdir()?.keep();
-    let data = base.join("data");
-    let run = |program: &str, args: &[String]| -> anyhow::Result<std::process::Output> {
-        let exe = bin.join(program);
-        let mut cmd = if root {
+/// A throwaway PostgreSQL cluster from the machine's `initdb`/`pg_ctl` (run as `postgres` when
+/// root). Fault tests start their own to stop and start it; everything else shares one.
+pub struct Cluster {
+    bin: PathBuf,
+    base: PathBuf,
+    data: PathBuf,
+    port: u16,
+    root: bool,
+    options: String,
+}
+
+impl Cluster {
+    /// Creates and starts a cluster on a free port; a watchdog stops it and removes its files
+    /// when this process ends.
+    pub fn start() -> anyhow::Result<Cluster> {
+        Self::start_with(std::env::var("HCRM_TEST_PG_DURABLE").is_ok_and(|v| v == "1"))
+    }
+
+    /// Like [`Cluster::start`]; `durable` keeps fsync and synchronous commit on (crash tests
+    /// need them: without them an acknowledged commit may be lost by design).
+    pub fn start_with(durable: bool) -> anyhow::Result<Cluster> {
+        let bin = postgres_bin_dir()?;
+        let root = is_root();
+        let base = tempfile::Builder::new().prefix("hcrm-pg-").tempdir()?.keep();
+        let data = base.join("data");
+        if root {
+            // PostgreSQL refuses to run as root: the cluster belongs to the postgres user.
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&base)
+                .status()?;
+            anyhow::ensure!(status.success(), "chown of the cluster directory failed");
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let mut options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=400 -c shared_buffers=256MB",
+            base.display()
+        );
+        if !durable {
+            // Tests need no crash safety; benchmarks set HCRM_TEST_PG_DURABLE=1.
+            options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
+        }
+        let cluster = Cluster {
+            bin,
+            base,
+            data,
+            port,
+            root,
+            options,
+        };
+        cluster.run(
+            "initdb",
+            &[
+                "-D".into(),
+                cluster.data.display().to_string(),
+                "-U".into(),
+                "postgres".into(),
+                "--auth=trust".into(),
+                "--encoding=UTF8".into(),
+                "--locale=C".into(),
+            ],
+        )?;
+        cluster.start_again()?;
+        cluster.watchdog()?;
+        Ok(cluster)
+    }
+
+    /// The admin URL.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Starts the (stopped) server again on the same port and data.
+    pub fn start_again(&self) -> anyhow::Result<()> {
+        self.run(
+            "pg_ctl",
+            &[
+                "-D".into(),
+                self.data.display().to_string(),
+                "-o".into(),
+                self.options.clone(),
+                "-l".into(),
+                self.base.join("server.log").display().to_string(),
+                "-w".into(),
+                "-t".into(),
+                "60".into(),
+                "start".into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Stops the server as a crash would (`pg_ctl stop -m immediate`).
+    pub fn stop_immediate(&self) -> anyhow::Result<()> {
+        self.run(
+            "pg_ctl",
+            &[
+                "-D".into(),
+                self.data.display().to_string(),
+                "-m".into(),
+                "immediate".into(),
+                "-w".into(),
+                "stop".into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn run(&self, program: &str, args: &[String]) -> anyhow::Result<std::process::Output> {
+        let exe = self.bin.join(program);
+        let mut cmd = if self.root {
             let mut c = Command::new("runuser");
             c.args(["-u", "postgres", "--"]).arg(&exe);
             c
@@ -117,73 +222,35 @@ fn start_cluster() -> anyhow::Result<String> {
             String::from_utf8_lossy(&out.stderr)
         );
         Ok(out)
-    };
-    if root {
-        // PostgreSQL refuses to run as root: the cluster belongs to the postgres user.
-        let status = Command::new("chown")
-            .args(["-R", "postgres:postgres"])
-            .arg(&base)
-            .status()?;
-        anyhow::ensure!(status.success(), "chown of the cluster directory failed");
     }
-    run(
-        "initdb",
-        &[
-            "-D".into(),
-            data.display().to_string(),
-            "-U".into(),
-            "postgres".into(),
-            "--auth=trust".into(),
-            "--encoding=UTF8".into(),
-            "--locale=C".into(),
-        ],
-    )?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let durable = std::env::var("HCRM_TEST_PG_DURABLE").is_ok_and(|v| v == "1");
-    let mut options = format!(
-        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=400 -c shared_buffers=256MB",
-        base.display()
-    );
-    if !durable {
-        // Tests need no crash safety; benchmarks set HCRM_TEST_PG_DURABLE=1.
-        options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
-    }
-    run(
-        "pg_ctl",
-        &[
-            "-D".into(),
-            data.display().to_string(),
-            "-o".into(),
-            options,
-            "-l".into(),
-            base.join("server.log").display().to_string(),
-            "-w".into(),
-            "-t".into(),
-            "60".into(),
-            "start".into(),
-        ],
-    )?;
+
     // The watchdog outlives nothing: when this process ends, it stops the cluster and cleans up.
-    let pg_ctl = bin.join("pg_ctl");
-    let stop = if root {
-        format!(
-            "runuser -u postgres -- {} -D {} -m immediate stop",
-            pg_ctl.display(),
-            data.display()
-        )
-    } else {
-        format!("{} -D {} -m immediate stop", pg_ctl.display(), data.display())
-    };
-    let script = format!(
-        "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {stop} >/dev/null 2>&1; rm -rf {base}",
-        pid = std::process::id(),
-        base = base.display()
-    );
-    Command::new("sh")
-        .args(["-c", &script])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()?;
-    Ok(format!("postgres://postgres@127.0.0.1:{port}/postgres"))
+    fn watchdog(&self) -> anyhow::Result<()> {
+        let pg_ctl = self.bin.join("pg_ctl");
+        let stop = if self.root {
+            format!(
+                "runuser -u postgres -- {} -D {} -m immediate stop",
+                pg_ctl.display(),
+                self.data.display()
+            )
+        } else {
+            format!("{} -D {} -m immediate stop", pg_ctl.display(), self.data.display())
+        };
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {stop} >/dev/null 2>&1; rm -rf {base}",
+            pid = std::process::id(),
+            base = self.base.display()
+        );
+        Command::new("sh")
+            .args(["-c", &script])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        Ok(())
+    }
+}
+
+fn start_cluster() -> anyhow::Result<String> {
+    Ok(Cluster::start()?.url())
 }

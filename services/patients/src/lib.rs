@@ -78,6 +78,7 @@ pub async fn build(cfg: &Config, deps: Deps) -> anyhow::Result<Built> {
         store.ledger.sealer_job(),
         hcrm_kit::idempotency::cleanup_job(store.db.clone()),
     ];
+    let readiness = store.db.readiness();
     let api = grpc::Api {
         store,
         pages,
@@ -103,5 +104,6 @@ pub async fn build(cfg: &Config, deps: Deps) -> anyhow::Result<Built> {
             routes.add_service(InterceptedService::new(audit, interceptor));
         }),
         jobs,
+        readiness: Some(readiness),
     })
 }

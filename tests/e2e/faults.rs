@@ -1,0 +1,197 @@
+//! PostgreSQL stopped under load (`pg_ctl stop -m immediate`) and started again: calls fail fast
+//! with UNAVAILABLE meanwhile, readiness goes NOT_SERVING (liveness stays SERVING: a restart would
+//! not help), the service recovers without a restart, and every acknowledged write is there.
+
+use hcrm_kit::auth::{Authenticator, Role};
+use hcrm_kit::testing::{Cluster, create_database};
+use hcrm_proto::patients::patient_service_client::PatientServiceClient;
+use hcrm_proto::patients::{CreatePatientRequest, GetPatientRequest, Patient};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tonic::Code;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hcrm");
+const SECRET: &str = "faults-signing-secret-0123456789abcdef";
+const SERVICE: &str = "hcrm.patients.v1.PatientService";
+
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn client(channel: Channel) -> PatientServiceClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>> {
+    let token = Authenticator::hs256(SECRET)
+        .mint("load", &[Role::Admin], None, 600)
+        .unwrap();
+    PatientServiceClient::with_interceptor(channel, Bearer(format!("Bearer {token}").parse().unwrap()))
+}
+
+#[derive(Clone)]
+struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        req.metadata_mut().insert("authorization", self.0.clone());
+        Ok(req)
+    }
+}
+
+async fn health_of(channel: &Channel, service: &str) -> Option<i32> {
+    HealthClient::new(channel.clone())
+        .check(HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+        .ok()
+        .map(|r| r.into_inner().status)
+}
+
+async fn until(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_stopped_under_load_and_back() {
+    // A cluster of its own (stopping the shared one would fail every other test), durable: the
+    // shared test cluster runs without fsync, where a crash may lose acknowledged commits.
+    let cluster = Cluster::start_with(true).unwrap();
+    let url = create_database(&cluster.url()).await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let grpc = format!(
+        "127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    );
+    let _server = Process(
+        Command::new(BIN)
+            .args(["serve", "--target", "patients", "--data-dir"])
+            .arg(data.path())
+            .env("HCRM__SERVER__GRPC_ADDR", &grpc)
+            .env("HCRM__SERVER__ADMIN_ADDR", "127.0.0.1:0")
+            .env("HCRM__AUTH__HS256_SECRET", SECRET)
+            .env("HCRM__PATIENTS__DATABASE_URL", &url)
+            // How long a call waits for a connection: the bound on "fail fast".
+            .env("HCRM__DATA__ACQUIRE_TIMEOUT_SECS", "2")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let channel = Channel::from_shared(format!("http://{grpc}")).unwrap().connect_lazy();
+    until("serving", Duration::from_secs(30), async || {
+        health_of(&channel, SERVICE).await == Some(ServingStatus::Serving as i32)
+    })
+    .await;
+
+    // Load: four writers creating patients; every acknowledged name is kept.
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let failures = Arc::new(Mutex::new(Vec::<(Code, Duration)>::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (mut c, acknowledged, failures, stop) = (
+                client(channel.clone()),
+                acknowledged.clone(),
+                failures.clone(),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    i += 1;
+                    let started = Instant::now();
+                    let result = c
+                        .create_patient(CreatePatientRequest {
+                            patient: Some(Patient {
+                                display_name: format!("负载{w}号{i}"),
+                                phones: vec![format!("1390000{w}{:03}", i % 1000)],
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        })
+                        .await;
+                    match result {
+                        Ok(p) => acknowledged.lock().unwrap().push(p.into_inner().name),
+                        Err(status) => {
+                            failures.lock().unwrap().push((status.code(), started.elapsed()));
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    until("writes under load", Duration::from_secs(20), async || {
+        acknowledged.lock().unwrap().len() >= 50
+    })
+    .await;
+
+    cluster.stop_immediate().unwrap();
+    let stopped_at = acknowledged.lock().unwrap().len();
+    // Readiness turns NOT_SERVING; liveness stays SERVING.
+    until("NOT_SERVING", Duration::from_secs(10), async || {
+        health_of(&channel, SERVICE).await == Some(ServingStatus::NotServing as i32)
+    })
+    .await;
+    assert_eq!(health_of(&channel, "").await, Some(ServingStatus::Serving as i32));
+    until("failed calls", Duration::from_secs(10), async || {
+        failures.lock().unwrap().len() >= 8
+    })
+    .await;
+
+    cluster.start_again().unwrap();
+    until("SERVING again", Duration::from_secs(20), async || {
+        health_of(&channel, SERVICE).await == Some(ServingStatus::Serving as i32)
+    })
+    .await;
+    until("writes after recovery", Duration::from_secs(20), async || {
+        acknowledged.lock().unwrap().len() >= stopped_at + 50
+    })
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+
+    // Failures while the database was down were UNAVAILABLE (retryable) and fast.
+    let failures = failures.lock().unwrap().clone();
+    assert!(
+        failures.iter().all(|(code, _)| *code == Code::Unavailable),
+        "failure codes: {:?}",
+        failures.iter().map(|(c, _)| *c).collect::<Vec<_>>()
+    );
+    let slowest = failures.iter().map(|(_, d)| *d).max().unwrap();
+    assert!(slowest < Duration::from_secs(4), "a failed call took {slowest:?}");
+    // Every acknowledged write survived the crash.
+    let mut c = client(channel.clone());
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    for name in &acknowledged {
+        c.get_patient(GetPatientRequest {
+            name: name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|s| panic!("{name} acknowledged but lost: {s:?}"));
+    }
+    println!(
+        "postgres outage: {} writes acknowledged, {} failed with UNAVAILABLE (slowest {slowest:?})",
+        acknowledged.len(),
+        failures.len()
+    );
+}
