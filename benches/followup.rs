@@ -17,6 +17,7 @@ mod common;
 
 use common::*;
 use hcrm_kit::auth::{Authenticator, Role};
+use hcrm_kit::client::Bearer;
 use hcrm_kit::testing::{TestBackend, TestDatabase};
 use hcrm_proto::followup::followup_service_client::FollowupServiceClient;
 use hcrm_proto::followup::*;
@@ -77,17 +78,6 @@ async fn start_server(data_dir: &std::path::Path, patients_url: &str, followup_u
     Server { child, addr }
 }
 
-/// Adds the bearer token to every call.
-#[derive(Clone)]
-struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        req.metadata_mut().insert("authorization", self.0.clone());
-        Ok(req)
-    }
-}
-
 type Authed = tonic::service::interceptor::InterceptedService<GrpcChannel, Bearer>;
 
 async fn connect(addr: &str) -> GrpcChannel {
@@ -102,7 +92,7 @@ fn authed(channel: GrpcChannel) -> Authed {
     let token = Authenticator::hs256(SECRET)
         .mint("bench-nurse", &[Role::Admin], None, 3600)
         .unwrap();
-    let bearer = Bearer(format!("Bearer {token}").parse().unwrap());
+    let bearer = Bearer::new(&token).unwrap();
     tonic::service::interceptor::InterceptedService::new(channel, bearer)
 }
 

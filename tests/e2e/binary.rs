@@ -3,6 +3,7 @@
 //! (services calling each other inside one process); then stops it with SIGTERM. On SQLite and
 //! on PostgreSQL.
 
+use crate::free_port;
 use hcrm_kit::testing::{TestBackend, TestDatabase};
 use hcrm_proto::patients::patient_service_client::PatientServiceClient;
 use hcrm_proto::patients::*;
@@ -14,14 +15,6 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hcrm");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 struct Server {
     child: Child,

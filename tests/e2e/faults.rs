@@ -3,6 +3,7 @@
 //! not help), the service recovers without a restart, and every acknowledged write is there.
 
 use hcrm_kit::auth::{Authenticator, Role};
+use hcrm_kit::client::Bearer;
 use hcrm_kit::testing::{Cluster, create_database};
 use hcrm_proto::patients::patient_service_client::PatientServiceClient;
 use hcrm_proto::patients::{CreatePatientRequest, GetPatientRequest, Patient};
@@ -32,17 +33,7 @@ fn client(channel: Channel) -> PatientServiceClient<tonic::service::interceptor:
     let token = Authenticator::hs256(SECRET)
         .mint("load", &[Role::Admin], None, 600)
         .unwrap();
-    PatientServiceClient::with_interceptor(channel, Bearer(format!("Bearer {token}").parse().unwrap()))
-}
-
-#[derive(Clone)]
-struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        req.metadata_mut().insert("authorization", self.0.clone());
-        Ok(req)
-    }
+    PatientServiceClient::with_interceptor(channel, Bearer::new(&token).unwrap())
 }
 
 async fn health_of(channel: &Channel, service: &str) -> Option<i32> {
@@ -70,14 +61,7 @@ async fn postgres_stopped_under_load_and_back() {
     let cluster = Cluster::start_with(true).unwrap();
     let url = create_database(&cluster.url()).await.unwrap();
     let data = tempfile::tempdir().unwrap();
-    let grpc = format!(
-        "127.0.0.1:{}",
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    );
+    let grpc = format!("127.0.0.1:{}", crate::free_port());
     let _server = Process(
         Command::new(BIN)
             .args(["serve", "--target", "patients", "--data-dir"])

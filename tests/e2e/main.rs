@@ -3,3 +3,12 @@
 mod binary;
 mod faults;
 mod split;
+
+/// A free local port (bound and released: the process under test binds it next).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -4,8 +4,10 @@
 //! starting together on an empty database, the patients service down while followup's outbox
 //! holds a timeline entry, followup killed with SIGKILL and restarted — the entry arrives once.
 
+use crate::free_port;
 use hcrm_kit::auth::{Authenticator, Role};
-use hcrm_kit::testing::{TestBackend, TestDatabase};
+use hcrm_kit::client::Bearer;
+use hcrm_kit::testing::{TestBackend, TestDatabase, eventually};
 use hcrm_proto::followup::followup_service_client::FollowupServiceClient;
 use hcrm_proto::followup::template_service_client::TemplateServiceClient;
 use hcrm_proto::followup::*;
@@ -22,14 +24,6 @@ use tonic_health::pb::health_client::HealthClient;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hcrm");
 const SECRET: &str = "split-topology-signing-secret-0123456789";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// What every pod gets: the ConfigMap's and the Secret's settings, as environment variables.
 fn shared_env(patients_db: &str, followup_db: &str) -> Vec<(String, String)> {
@@ -127,41 +121,13 @@ impl Drop for Pod {
     }
 }
 
-#[derive(Clone)]
-struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        req.metadata_mut().insert("authorization", self.0.clone());
-        Ok(req)
-    }
-}
-
 type Authed = tonic::service::interceptor::InterceptedService<GrpcChannel, Bearer>;
 
 fn authed(channel: GrpcChannel) -> Authed {
     let token = Authenticator::hs256(SECRET)
         .mint("nurse-li", &[Role::Admin], None, 600)
         .unwrap();
-    tonic::service::interceptor::InterceptedService::new(channel, Bearer(format!("Bearer {token}").parse().unwrap()))
-}
-
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let started = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    tonic::service::interceptor::InterceptedService::new(channel, Bearer::new(&token).unwrap())
 }
 
 fn migrate(env: &[(String, String)]) {

@@ -68,3 +68,29 @@ impl Caller {
         Ok(request)
     }
 }
+
+/// An interceptor that sends a bearer token with every call (or none: for tests of
+/// unauthenticated calls).
+#[derive(Clone, Debug)]
+pub struct Bearer(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl Bearer {
+    /// `authorization: Bearer {token}`; an error when the token is not a valid header value.
+    pub fn new(token: &str) -> anyhow::Result<Self> {
+        Ok(Self(Some(format!("Bearer {token}").parse()?)))
+    }
+
+    /// No `authorization` header.
+    pub fn none() -> Self {
+        Self(None)
+    }
+}
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}

@@ -254,3 +254,64 @@ impl Cluster {
 fn start_cluster() -> anyhow::Result<String> {
     Ok(Cluster::start()?.url())
 }
+
+/// Runs async scenarios `fn name(backend: TestBackend)` once on SQLite and once on PostgreSQL,
+/// as `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::testing::TestBackend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::testing::TestBackend::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+/// Asserts a call failed with `code`, and (for INVALID_ARGUMENT) that a field violation names
+/// `field`; returns the status for further checks.
+pub fn assert_status<T: std::fmt::Debug>(
+    result: Result<T, tonic::Status>,
+    code: tonic::Code,
+    field: Option<&str>,
+) -> tonic::Status {
+    let status = result.expect_err("call should fail");
+    assert_eq!(status.code(), code, "unexpected status: {status:?}");
+    if let Some(field) = field {
+        use tonic_types::StatusExt;
+        let details = status.get_error_details();
+        let bad = details
+            .bad_request()
+            .unwrap_or_else(|| panic!("no BadRequest detail in {status:?}"));
+        assert!(
+            bad.field_violations.iter().any(|v| v.field == field),
+            "no violation for {field}: {:?}",
+            bad.field_violations
+        );
+    }
+    status
+}
+
+/// Polls `check` until it returns `Some`, for up to 30 s: for what background jobs or other
+/// processes do on their own. Not a sleep: it returns as soon as the condition holds.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}

@@ -4,43 +4,24 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use hcrm_kit::auth::{Authenticator, Role};
+pub use hcrm_kit::client::Bearer;
 use hcrm_kit::clock::Clock;
 use hcrm_kit::config::{DataConfig, SecurityConfig, ServerConfig};
 use hcrm_kit::deps::Deps;
 use hcrm_kit::notify::NotifierConfig;
 use hcrm_kit::secret::Secret;
 use hcrm_kit::server::Handle;
-pub use hcrm_kit::testing::{TestBackend, TestDatabase};
+pub use hcrm_kit::testing::{TestBackend, TestDatabase, assert_status, eventually};
 use hcrm_proto::followup::followup_service_client::FollowupServiceClient;
 use hcrm_proto::followup::template_service_client::TemplateServiceClient;
 use hcrm_proto::followup::*;
 use hcrm_proto::patients::patient_service_client::PatientServiceClient;
 use hcrm_proto::patients::{CreatePatientRequest, Interaction, InteractionKind, Patient, RecordInteractionRequest};
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tonic::Code;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel as GrpcChannel;
-
-#[macro_export]
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name($crate::helpers::TestBackend::Sqlite).await
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$name($crate::helpers::TestBackend::Postgres).await
-                }
-            }
-        )*
-    };
-}
 
 pub const SECRET: &str = "test-signing-secret-0123456789abcdef";
 pub const WEBHOOK_SECRET: &str = "webhook-secret";
@@ -107,19 +88,7 @@ pub async fn webhook_receiver() -> (String, Receiver) {
     (url, state)
 }
 
-pub type Authed = InterceptedService<GrpcChannel, TokenInterceptor>;
-
-#[derive(Clone)]
-pub struct TokenInterceptor(String);
-
-impl tonic::service::Interceptor for TokenInterceptor {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", format!("Bearer {}", self.0).parse().unwrap());
-        Ok(request)
-    }
-}
+pub type Authed = InterceptedService<GrpcChannel, Bearer>;
 
 /// patients + followup in one server, as `hcrm serve` runs them.
 pub struct Suite {
@@ -252,7 +221,10 @@ impl Suite {
     }
 
     fn authed(&self, role: Role, department: Option<&str>) -> Authed {
-        InterceptedService::new(self.channel.clone(), TokenInterceptor(self.token(role, department)))
+        InterceptedService::new(
+            self.channel.clone(),
+            Bearer::new(&self.token(role, department)).expect("a header value"),
+        )
     }
 
     pub fn followup(&self, role: Role) -> FollowupServiceClient<Authed> {
@@ -340,22 +312,6 @@ impl Suite {
         for handle in self.handles.drain(..) {
             handle.stop().await.unwrap();
         }
-    }
-}
-
-/// Polls `check` until it returns `Some`, for up to 20 s (background jobs run on their own).
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 
@@ -457,29 +413,6 @@ pub async fn plans_of(suite: &Suite, patient_id: &str, n: usize) -> Vec<Plan> {
         (plans.len() == n).then_some(plans)
     })
     .await
-}
-
-/// Asserts a call failed with `code`, and (for INVALID_ARGUMENT) that a violation names `field`.
-pub fn assert_status<T: std::fmt::Debug>(
-    result: Result<T, tonic::Status>,
-    code: Code,
-    field: Option<&str>,
-) -> tonic::Status {
-    let status = result.expect_err("call should fail");
-    assert_eq!(status.code(), code, "unexpected status: {status:?}");
-    if let Some(field) = field {
-        use tonic_types::StatusExt;
-        let details = status.get_error_details();
-        let bad = details
-            .bad_request()
-            .unwrap_or_else(|| panic!("no BadRequest detail in {status:?}"));
-        assert!(
-            bad.field_violations.iter().any(|v| v.field == field),
-            "no violation for {field}: {:?}",
-            bad.field_violations
-        );
-    }
-    status
 }
 
 /// Local day number of the suite's clock now.

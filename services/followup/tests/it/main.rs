@@ -3,6 +3,8 @@
 
 mod helpers;
 
+use hcrm_kit::both_backends;
+
 mod bad_input;
 mod chronic;
 mod discharge;

@@ -1,10 +1,11 @@
 //! Starting the service on port 0 with a fresh database, and clients with tokens per role.
 
 use hcrm_kit::auth::{Authenticator, Role};
+pub use hcrm_kit::client::Bearer;
 use hcrm_kit::config::{DataConfig, SecurityConfig, ServerConfig};
 use hcrm_kit::secret::Secret;
 use hcrm_kit::server::Handle;
-pub use hcrm_kit::testing::{TestBackend, TestDatabase};
+pub use hcrm_kit::testing::{TestBackend, TestDatabase, assert_status};
 use hcrm_proto::patients::audit_service_client::AuditServiceClient;
 use hcrm_proto::patients::organization_service_client::OrganizationServiceClient;
 use hcrm_proto::patients::patient_service_client::PatientServiceClient;
@@ -12,28 +13,8 @@ use hcrm_proto::patients::*;
 use hcrm_proto::types::Date;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
-use tonic::Code;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
-
-/// Runs an async scenario once on SQLite and once on PostgreSQL.
-#[macro_export]
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name($crate::helpers::TestBackend::Sqlite).await
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$name($crate::helpers::TestBackend::Postgres).await
-                }
-            }
-        )*
-    };
-}
 
 pub const SECRET: &str = "test-signing-secret-0123456789abcdef";
 
@@ -74,21 +55,7 @@ where
         .map_err(|e| e.to_string())
 }
 
-pub type Authed = InterceptedService<Channel, TokenInterceptor>;
-
-#[derive(Clone)]
-pub struct TokenInterceptor(Option<String>);
-
-impl tonic::service::Interceptor for TokenInterceptor {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(token) = &self.0 {
-            request
-                .metadata_mut()
-                .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        }
-        Ok(request)
-    }
-}
+pub type Authed = InterceptedService<Channel, Bearer>;
 
 /// A running patients service with its own database.
 pub struct Service {
@@ -153,7 +120,10 @@ impl Service {
     }
 
     fn intercepted(&self, token: Option<String>) -> Authed {
-        InterceptedService::new(self.channel.clone(), TokenInterceptor(token))
+        InterceptedService::new(
+            self.channel.clone(),
+            token.map_or_else(Bearer::none, |t| Bearer::new(&t).expect("a header value")),
+        )
     }
 
     pub fn patients(&self, role: Role) -> PatientServiceClient<Authed> {
@@ -248,27 +218,4 @@ pub async fn create(svc: &Service, p: Patient) -> Patient {
         .await
         .expect("create patient")
         .into_inner()
-}
-
-/// Asserts a call failed with `code`, and (for INVALID_ARGUMENT) that a violation names `field`.
-pub fn assert_status<T: std::fmt::Debug>(
-    result: Result<T, tonic::Status>,
-    code: Code,
-    field: Option<&str>,
-) -> tonic::Status {
-    let status = result.expect_err("call should fail");
-    assert_eq!(status.code(), code, "unexpected status: {status:?}");
-    if let Some(field) = field {
-        use tonic_types::StatusExt;
-        let details = status.get_error_details();
-        let bad = details
-            .bad_request()
-            .unwrap_or_else(|| panic!("no BadRequest detail in {status:?}"));
-        assert!(
-            bad.field_violations.iter().any(|v| v.field == field),
-            "no violation for {field}: {:?}",
-            bad.field_violations
-        );
-    }
-    status
 }

@@ -3,6 +3,8 @@
 
 mod helpers;
 
+use hcrm_kit::both_backends;
+
 mod audit;
 mod bad_input;
 mod concurrency;
