@@ -179,3 +179,117 @@ async fn postgres_stopped_under_load_and_back() {
         failures.len()
     );
 }
+
+/// SIGTERM under load: readiness goes NOT_SERVING at once, calls in flight finish, later ones
+/// are refused as UNAVAILABLE (never INTERNAL), the process exits within its grace period, and
+/// every acknowledged write is there when it starts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_drains() {
+    let data = tempfile::tempdir().unwrap();
+    let grpc = format!("127.0.0.1:{}", crate::free_port());
+    let start = || {
+        Process(
+            Command::new(BIN)
+                .args(["serve", "--target", "patients", "--data-dir"])
+                .arg(data.path())
+                .env("HCRM__SERVER__GRPC_ADDR", &grpc)
+                .env("HCRM__SERVER__ADMIN_ADDR", "127.0.0.1:0")
+                .env("HCRM__AUTH__HS256_SECRET", SECRET)
+                // As in the manifests: a delay for load balancers, then a bounded drain.
+                .env("HCRM__SERVER__DRAIN_DELAY_SECS", "1")
+                .env("HCRM__SERVER__DRAIN_TIMEOUT_SECS", "10")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let mut server = start();
+    let channel = Channel::from_shared(format!("http://{grpc}")).unwrap().connect_lazy();
+    until("serving", Duration::from_secs(30), async || {
+        health_of(&channel, SERVICE).await == Some(ServingStatus::Serving as i32)
+    })
+    .await;
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let refused = Arc::new(Mutex::new(Vec::<Code>::new()));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (mut c, acknowledged, refused) = (client(channel.clone()), acknowledged.clone(), refused.clone());
+            tokio::spawn(async move {
+                for i in 0.. {
+                    let result = c
+                        .create_patient(CreatePatientRequest {
+                            patient: Some(Patient {
+                                display_name: format!("排空{w}号{i}"),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        })
+                        .await;
+                    match result {
+                        Ok(p) => acknowledged.lock().unwrap().push(p.into_inner().name),
+                        Err(status) => {
+                            refused.lock().unwrap().push(status.code());
+                            return;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    until("writes under load", Duration::from_secs(20), async || {
+        acknowledged.lock().unwrap().len() >= 40
+    })
+    .await;
+
+    let pid = server.0.id().to_string();
+    let sent = Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    until("NOT_SERVING at once", Duration::from_millis(900), async || {
+        health_of(&channel, "").await == Some(ServingStatus::NotServing as i32)
+    })
+    .await;
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(15),
+            "still running past the grace period"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let exited_after = sent.elapsed();
+    assert!(status.success(), "exit status {status}");
+    for w in writers {
+        w.await.unwrap();
+    }
+    let refused = refused.lock().unwrap().clone();
+    assert!(
+        refused.iter().all(|c| matches!(c, Code::Unavailable | Code::Cancelled)),
+        "refused with {refused:?}"
+    );
+
+    // Started again on the same data: every acknowledged write is there.
+    server = start();
+    until("serving again", Duration::from_secs(30), async || {
+        health_of(&channel, SERVICE).await == Some(ServingStatus::Serving as i32)
+    })
+    .await;
+    let mut c = client(channel.clone());
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    for name in &acknowledged {
+        c.get_patient(GetPatientRequest {
+            name: name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|s| panic!("{name} acknowledged but lost: {s:?}"));
+    }
+    println!(
+        "sigterm under load: {} writes acknowledged, {} refused ({refused:?}), exited {exited_after:?} after SIGTERM",
+        acknowledged.len(),
+        refused.len()
+    );
+    drop(server);
+}
