@@ -271,16 +271,6 @@ impl Store {
             .map(|r| Ok((delivery_of(r)?, col(r, "created_at")?)))
             .collect()
     }
-
-    /// Counts deliveries by state (operations, tests).
-    pub async fn delivery_counts(&self, kind: &str) -> Result<Vec<(String, i64)>, ApiError> {
-        let rows =
-            sqlx::query("SELECT state, COUNT(*) AS n FROM deliveries WHERE kind = $1 GROUP BY state ORDER BY state")
-                .bind(kind)
-                .fetch_all(&self.db.pool)
-                .await?;
-        rows.iter().map(|r| Ok((col(r, "state")?, col(r, "n")?))).collect()
-    }
 }
 
 fn delivery_of(r: &AnyRow) -> Result<Delivery, ApiError> {

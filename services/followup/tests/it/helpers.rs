@@ -419,3 +419,30 @@ pub async fn plans_of(suite: &Suite, patient_id: &str, n: usize) -> Vec<Plan> {
 pub fn today(suite: &Suite) -> i32 {
     hcrm_followup::domain::calendar::Calendar::new(480).day_of(suite.clock.now())
 }
+
+/// A plan made by hand for `patient_id` with one task due tomorrow (and a patient notice when
+/// `notify_patient`); returns the task.
+pub async fn task_due_tomorrow(suite: &Suite, patient_id: &str, notify_patient: bool) -> Task {
+    let plan = suite
+        .followup(hcrm_kit::auth::Role::Admin)
+        .create_plan(CreatePlanRequest {
+            plan: Some(Plan {
+                patient: format!("patients/{patient_id}"),
+                department: "card".into(),
+                responsible: "nurse-li".into(),
+                ..Default::default()
+            }),
+            steps: vec![ManualStep {
+                due_date: Some(hcrm_followup::domain::calendar::to_date(today(suite) + 1)),
+                window_days: 1,
+                channel: Channel::Phone as i32,
+                purpose: "复查".into(),
+                notify_patient,
+            }],
+            request_id: String::new(),
+        })
+        .await
+        .expect("create plan")
+        .into_inner();
+    tasks_of(suite, &plan.name).await.remove(0)
+}

@@ -125,27 +125,7 @@ async fn reminders_go_out_the_day_before_once_and_respect_consent(backend: TestB
 
     // A patient in quiet hours: the notice waits until 12:00 local time.
     let mut followup = suite.followup(Role::Admin);
-    let quiet_plan = followup
-        .create_plan(CreatePlanRequest {
-            plan: Some(Plan {
-                patient: format!("patients/{quiet}"),
-                department: "card".into(),
-                responsible: "nurse-li".into(),
-                ..Default::default()
-            }),
-            steps: vec![ManualStep {
-                due_date: Some(hcrm_followup::domain::calendar::to_date(today(&suite) + 1)),
-                window_days: 1,
-                channel: Channel::Sms as i32,
-                purpose: "复查".into(),
-                notify_patient: true,
-            }],
-            request_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let quiet_task = tasks_of(&suite, &quiet_plan.name).await.remove(0);
+    let quiet_task = task_due_tomorrow(&suite, &quiet, true).await;
     let quiet_notice = format!("notice-{}-{}", id(&quiet_task), today(&suite) + 1);
     let quiet_reminder = format!("reminder-{}-{}", id(&quiet_task), today(&suite) + 1);
     wait_delivered(&suite, &quiet_reminder).await;
@@ -187,27 +167,7 @@ async fn reminders_go_out_the_day_before_once_and_respect_consent(backend: TestB
             ..Default::default()
         })
         .await;
-    let silent_plan = followup
-        .create_plan(CreatePlanRequest {
-            plan: Some(Plan {
-                patient: format!("patients/{silent}"),
-                department: "card".into(),
-                responsible: "nurse-li".into(),
-                ..Default::default()
-            }),
-            steps: vec![ManualStep {
-                due_date: Some(hcrm_followup::domain::calendar::to_date(today(&suite) + 1)),
-                window_days: 1,
-                channel: Channel::Phone as i32,
-                purpose: "复查".into(),
-                notify_patient: true,
-            }],
-            request_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let silent_task = tasks_of(&suite, &silent_plan.name).await.remove(0);
+    let silent_task = task_due_tomorrow(&suite, &silent, true).await;
     let silent_notice = format!("notice-{}-{}", id(&silent_task), today(&suite) + 1);
     let skipped = eventually("the skipped notice", || async {
         suite

@@ -136,27 +136,7 @@ async fn follow_up_effect_is_compared_and_failed_deliveries_end_dead(backend: Te
 
     // Dead letters: a reminder tried twice against a receiver that answers 500, then given up,
     // with the error kept.
-    let plan = client
-        .create_plan(CreatePlanRequest {
-            plan: Some(Plan {
-                patient: format!("patients/{}", patients[2]),
-                department: "card".into(),
-                responsible: "nurse-li".into(),
-                ..Default::default()
-            }),
-            steps: vec![ManualStep {
-                due_date: Some(hcrm_followup::domain::calendar::to_date(today(&suite) + 1)),
-                window_days: 1,
-                channel: Channel::Phone as i32,
-                purpose: "复查".into(),
-                notify_patient: false,
-            }],
-            request_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let task = tasks_of(&suite, &plan.name).await.remove(0);
+    let task = task_due_tomorrow(&suite, &patients[2], false).await;
     let key = format!(
         "reminder-{}-{}",
         task.name.trim_start_matches("tasks/"),
