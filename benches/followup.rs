@@ -18,6 +18,8 @@ mod common;
 use common::*;
 use hcrm_kit::auth::{Authenticator, Role};
 use hcrm_kit::client::Bearer;
+use hcrm_kit::outbox::Dispatcher;
+use hcrm_kit::peers::patients::Patients;
 use hcrm_kit::testing::{TestBackend, TestDatabase};
 use hcrm_proto::followup::followup_service_client::FollowupServiceClient;
 use hcrm_proto::followup::*;
@@ -318,7 +320,7 @@ async fn reminder_pass() -> Pass {
     let due = store.plan_reminders().await.unwrap();
     let queue = t.elapsed();
 
-    let patients = hcrm_followup::patients::Patients::new("http://127.0.0.1:1", deps.authenticator.clone()).unwrap();
+    let patients = Patients::new("followup", "http://127.0.0.1:1", deps.authenticator.clone()).unwrap();
     let notifier = hcrm_kit::notify::from_config(&cfg.notifier).unwrap();
     let delivery = hcrm_followup::DeliveryConfig {
         batch: 500,
@@ -328,12 +330,16 @@ async fn reminder_pass() -> Pass {
     let t = Instant::now();
     let mut replicas = Vec::new();
     for r in 0..2 {
-        let dispatcher = hcrm_followup::jobs::Dispatcher {
-            store: hcrm_followup::open_store(&cfg, &deps).await.unwrap(),
-            patients: patients.clone(),
-            notifier: notifier.clone(),
+        let store = hcrm_followup::open_store(&cfg, &deps).await.unwrap();
+        let dispatcher = Dispatcher {
+            outbox: store.outbox.clone(),
+            sender: Arc::new(hcrm_followup::jobs::FollowupSender {
+                store,
+                patients: patients.clone(),
+                notifier: notifier.clone(),
+                staff_email: Default::default(),
+            }),
             cfg: delivery.clone(),
-            staff_email: Default::default(),
             owner: format!("replica-{r}"),
         };
         replicas.push(tokio::spawn(

@@ -10,6 +10,7 @@ const FILES: &[&str] = &[
     "hcrm/patients/v1/organizations.proto",
     "hcrm/patients/v1/audit.proto",
     "hcrm/followup/v1/followup.proto",
+    "hcrm/feedback/v1/feedback.proto",
     "google/rpc/status.proto",
     "google/rpc/error_details.proto",
 ];

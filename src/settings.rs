@@ -14,6 +14,7 @@ pub struct Settings {
     pub telemetry: TelemetryConfig,
     pub patients: hcrm_patients::Config,
     pub followup: hcrm_followup::Config,
+    pub feedback: hcrm_feedback::Config,
 }
 
 impl Settings {
@@ -42,13 +43,18 @@ impl Settings {
             matches!(self.auth.algorithm.as_str(), "HS256" | "RS256" | "ES256"),
             "auth.algorithm must be HS256, RS256 or ES256"
         );
-        for url in [&self.patients.database_url, &self.followup.database_url]
-            .into_iter()
-            .flatten()
+        for url in [
+            &self.patients.database_url,
+            &self.followup.database_url,
+            &self.feedback.database_url,
+        ]
+        .into_iter()
+        .flatten()
         {
             hcrm_kit::db::Backend::of_url(url.expose())?;
         }
         self.followup.check()?;
+        self.feedback.check()?;
         Ok(())
     }
 

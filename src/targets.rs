@@ -13,6 +13,7 @@ pub enum Target {
     All,
     Patients,
     Followup,
+    Feedback,
 }
 
 impl Target {
@@ -21,6 +22,7 @@ impl Target {
         ("all", Target::All),
         ("patients", Target::Patients),
         ("followup", Target::Followup),
+        ("feedback", Target::Feedback),
     ];
 
     pub fn name(self) -> &'static str {
@@ -82,6 +84,7 @@ pub async fn build(target: Target, settings: &Settings, deps: Deps) -> anyhow::R
     match target {
         Target::Patients => hcrm_patients::build(&settings.patients, deps).await,
         Target::Followup => hcrm_followup::build(&settings.followup, deps).await,
+        Target::Feedback => hcrm_feedback::build(&settings.feedback, deps).await,
         Target::All => anyhow::bail!("`all` is expanded before building"),
     }
 }
@@ -91,6 +94,7 @@ pub async fn migrate(target: Target, settings: &Settings) -> anyhow::Result<()> 
     match target {
         Target::Patients => hcrm_patients::migrate(&settings.patients, &settings.data).await,
         Target::Followup => hcrm_followup::migrate(&settings.followup, &settings.data).await,
+        Target::Feedback => hcrm_feedback::migrate(&settings.feedback, &settings.data).await,
         Target::All => anyhow::bail!("`all` is expanded before migrating"),
     }
 }
@@ -102,11 +106,14 @@ mod tests {
     #[test]
     fn unknown_targets_list_the_valid_ones() {
         let err = parse_list("patients,nope").unwrap_err();
-        assert!(err.contains("valid targets: all, patients, followup"), "{err}");
+        assert!(
+            err.contains("valid targets: all, patients, followup, feedback"),
+            "{err}"
+        );
         assert_eq!(
             expand(&parse_list("all").unwrap()),
-            vec![Target::Patients, Target::Followup]
+            vec![Target::Patients, Target::Followup, Target::Feedback]
         );
-        assert_eq!(expand(&[]), vec![Target::Patients, Target::Followup]);
+        assert_eq!(expand(&[]), vec![Target::Patients, Target::Followup, Target::Feedback]);
     }
 }

@@ -23,8 +23,14 @@ pub mod hcrm {
             tonic::include_proto!("hcrm.followup.v1");
         }
     }
+    pub mod feedback {
+        pub mod v1 {
+            tonic::include_proto!("hcrm.feedback.v1");
+        }
+    }
 }
 
+pub use hcrm::feedback::v1 as feedback;
 pub use hcrm::followup::v1 as followup;
 
 pub use hcrm::patients::v1 as patients;

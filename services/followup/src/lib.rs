@@ -7,22 +7,24 @@
 pub mod domain;
 pub mod grpc;
 pub mod jobs;
-pub mod patients;
 pub mod permissions;
 pub mod store;
 
 use hcrm_kit::db::{Db, Migrations};
 use hcrm_kit::notify::NotifierConfig;
 use hcrm_kit::paging::PageTokens;
+use hcrm_kit::peers::patients::Patients;
 use hcrm_kit::request::AuthInterceptor;
 use hcrm_kit::secret::Secret;
 use hcrm_kit::server::Built;
 use hcrm_proto::followup::followup_service_server::FollowupServiceServer;
 use hcrm_proto::followup::template_service_server::TemplateServiceServer;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use tonic::service::interceptor::InterceptedService;
 
 pub use hcrm_kit::deps::Deps;
+pub use hcrm_kit::outbox::DeliveryConfig;
 
 /// Target name.
 pub const TARGET: &str = "followup";
@@ -59,37 +61,6 @@ pub struct Config {
     /// Where reminders and notices go.
     pub notifier: NotifierConfig,
     pub delivery: DeliveryConfig,
-}
-
-/// The outbox's delivery loop.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DeliveryConfig {
-    /// Deliveries claimed per round.
-    pub batch: i64,
-    /// How long a claim holds before another replica may take the delivery over.
-    pub lease_secs: i64,
-    /// Failed attempts before a delivery is dead.
-    pub max_attempts: i64,
-    /// First retry delay; doubles per attempt up to an hour.
-    pub backoff_ms: i64,
-    /// Sends in flight at once per replica.
-    pub concurrency: usize,
-    /// How often the loops look for work when nothing woke them.
-    pub poll_ms: u64,
-}
-
-impl Default for DeliveryConfig {
-    fn default() -> Self {
-        Self {
-            batch: 64,
-            lease_secs: 60,
-            max_attempts: 8,
-            backoff_ms: 2_000,
-            concurrency: 16,
-            poll_ms: 1_000,
-        }
-    }
 }
 
 impl Default for Config {
@@ -129,17 +100,8 @@ impl Config {
             "followup.max_attempts must be 1–10"
         );
         anyhow::ensure!(self.min_group_size >= 1, "followup.min_group_size must be at least 1");
-        let d = &self.delivery;
-        anyhow::ensure!((1..=5000).contains(&d.batch), "followup.delivery.batch must be 1–5000");
-        anyhow::ensure!(d.lease_secs >= 1, "followup.delivery.lease_secs must be at least 1");
-        anyhow::ensure!(d.max_attempts >= 1, "followup.delivery.max_attempts must be at least 1");
-        anyhow::ensure!(d.concurrency >= 1, "followup.delivery.concurrency must be at least 1");
         anyhow::ensure!(self.send_from_hour < 24, "followup.send_from_hour must be 0–23");
-        // A claimant stops starting sends at half its lease; one send must end before the rest.
-        anyhow::ensure!(
-            d.lease_secs * 1000 / 2 > self.notifier.timeout_ms as i64 + 5_000,
-            "followup.delivery.lease_secs must exceed twice (notifier.timeout_ms + 5 s), the longest one attempt takes"
-        );
+        self.delivery.check("followup.delivery", self.notifier.timeout_ms)?;
         self.notifier
             .check()
             .map_err(|e| anyhow::anyhow!("followup.notifier: {e}"))?;
@@ -166,7 +128,7 @@ pub async fn build(cfg: &Config, deps: Deps) -> anyhow::Result<Built> {
     let store = open_store(cfg, &deps).await?;
     store.ensure_builtin_templates().await?;
     let patients_url = cfg.patients_url.clone().unwrap_or_else(|| deps.self_url());
-    let patients = patients::Patients::new(&patients_url, deps.authenticator.clone())?;
+    let patients = Patients::new(TARGET, &patients_url, deps.authenticator.clone())?;
     let notifier = hcrm_kit::notify::from_config(&cfg.notifier)?;
     let key = hcrm_kit::crypto::BlindIndex::from_config(&deps.security, &deps.data.dir)?.derive("followup-page-token");
     let mut jobs = vec![
@@ -177,14 +139,18 @@ pub async fn build(cfg: &Config, deps: Deps) -> anyhow::Result<Built> {
         jobs.push(jobs::feed_consumer(store.clone(), patients.clone()));
         jobs.push(jobs::reminder_planner(store.clone(), cfg.delivery.poll_ms));
         jobs.push(jobs::stats_rollup(store.clone(), cfg.delivery.poll_ms));
-        jobs.push(jobs::dispatcher(jobs::Dispatcher {
+        let sender = jobs::FollowupSender {
             store: store.clone(),
             patients: patients.clone(),
             notifier,
-            cfg: cfg.delivery.clone(),
-            staff_email: std::sync::Arc::new(cfg.staff_email.clone()),
-            owner: hcrm_kit::new_id(),
-        }));
+            staff_email: Arc::new(cfg.staff_email.clone()),
+        };
+        jobs.push(hcrm_kit::outbox::dispatcher(
+            store.outbox.clone(),
+            Arc::new(sender),
+            cfg.delivery.clone(),
+            hcrm_kit::new_id(),
+        ));
     }
     let readiness = store.db.readiness();
     let api = grpc::Api {

@@ -13,7 +13,10 @@
 //! - [`feed`]: the ledger at run time: sealing and the `WatchEvents` stream.
 //! - [`idempotency`]: retry-safe creates keyed by the caller's request id.
 //! - [`notify`]: notifiers that carry messages out of the system (webhook, e-mail, log).
+//! - [`outbox`]: deliveries that leave a service: queued in its transactions, claimed with a
+//!   lease, sent by the service's sender, settled (retries, dead letters).
 //! - [`client`]: calls between services (lazy channels, service tokens).
+//! - [`peers`]: typed clients of other services (patients).
 //! - [`clock`]: the time services read, which tests control.
 //! - [`testing`]: fresh databases for tests on either backend.
 
@@ -31,8 +34,11 @@ pub mod idempotency;
 pub mod keys;
 pub mod ledger;
 pub mod notify;
+pub mod outbox;
 pub mod paging;
+pub mod peers;
 pub mod request;
+pub mod resource;
 pub mod secret;
 pub mod server;
 pub mod telemetry;

@@ -315,3 +315,69 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
 }
+
+/// The signing secret of [`webhook_receiver`].
+pub const WEBHOOK_SECRET: &str = "webhook-secret";
+
+/// What a test webhook receiver saw.
+#[derive(Default)]
+pub struct Received {
+    /// Requests per idempotency key (more than 1 is a duplicate).
+    pub by_key: std::collections::HashMap<String, u32>,
+    pub bodies: Vec<serde_json::Value>,
+    pub bad_signatures: u32,
+    /// Answer 500 to this many requests first.
+    pub fail_next: u32,
+    pub delay_ms: u64,
+}
+
+pub type Receiver = std::sync::Arc<std::sync::Mutex<Received>>;
+
+async fn receive(
+    axum::extract::State(state): axum::extract::State<Receiver>,
+    headers: http::HeaderMap,
+    body: axum::body::Bytes,
+) -> http::StatusCode {
+    let delay = state.lock().unwrap().delay_ms;
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut r = state.lock().unwrap();
+    if r.fail_next > 0 {
+        r.fail_next -= 1;
+        return http::StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    let ok = crate::notify::verify_signature(
+        WEBHOOK_SECRET.as_bytes(),
+        &header("x-hcrm-timestamp"),
+        &body,
+        &header("x-hcrm-signature"),
+    );
+    if !ok {
+        r.bad_signatures += 1;
+        return http::StatusCode::UNAUTHORIZED;
+    }
+    *r.by_key.entry(header("idempotency-key")).or_default() += 1;
+    r.bodies.push(serde_json::from_slice(&body).unwrap_or_default());
+    http::StatusCode::OK
+}
+
+/// A local webhook receiver (signed with [`WEBHOOK_SECRET`]) for notifier tests; returns its
+/// URL and what it saw.
+pub async fn webhook_receiver() -> (String, Receiver) {
+    let state: Receiver = std::sync::Arc::default();
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(receive))
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, state)
+}

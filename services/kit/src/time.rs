@@ -40,6 +40,13 @@ pub fn rfc3339(micros: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Parses local "HH:MM" to minutes of the day.
+pub fn parse_hhmm(text: &str) -> Option<i32> {
+    let (h, m) = text.split_once(':')?;
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    ((0..24).contains(&h) && (0..60).contains(&m)).then_some(h * 60 + m)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +67,15 @@ mod tests {
             nanos: 0,
         };
         assert_eq!(from_timestamp(&far), None);
+    }
+
+    #[test]
+    fn hhmm_is_minutes_of_the_day() {
+        assert_eq!(parse_hhmm("21:00"), Some(21 * 60));
+        assert_eq!(parse_hhmm("08:00"), Some(8 * 60));
+        assert_eq!(parse_hhmm("12:30"), Some(12 * 60 + 30));
+        assert_eq!(parse_hhmm("24:00"), None);
+        assert_eq!(parse_hhmm("12:60"), None);
+        assert_eq!(parse_hhmm("noon"), None);
     }
 }

@@ -70,13 +70,6 @@ pub fn from_date(date: &Date) -> Option<i32> {
     Some((d - epoch()).num_days() as i32)
 }
 
-/// Parses local "HH:MM" to minutes of the day.
-pub fn parse_hhmm(text: &str) -> Option<i32> {
-    let (h, m) = text.split_once(':')?;
-    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
-    ((0..24).contains(&h) && (0..60).contains(&m)).then_some(h * 60 + m)
-}
-
 /// The earliest instant at or after `at` outside quiet hours `[start, end)` (local minutes; the
 /// window may wrap midnight, e.g. 21:00–08:00).
 pub fn outside_quiet_hours(cal: &Calendar, at: i64, start: i32, end: i32) -> i64 {
@@ -104,6 +97,7 @@ pub fn outside_quiet_hours(cal: &Calendar, at: i64, start: i32, end: i32) -> i64
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hcrm_kit::time::parse_hhmm;
 
     #[test]
     fn local_days_follow_china_time() {
@@ -148,6 +142,5 @@ mod tests {
         );
         let (start, end) = (parse_hhmm("12:00").unwrap(), parse_hhmm("14:00").unwrap());
         assert_eq!(outside_quiet_hours(&cal, at(13, 0), start, end), at(14, 0));
-        assert_eq!(parse_hhmm("24:00"), None);
     }
 }

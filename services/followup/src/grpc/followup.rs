@@ -1,15 +1,16 @@
 //! FollowupService.
 
+use super::deliveries;
 use super::templates::page;
 use super::{Api, request_key};
 use crate::domain::calendar::from_date;
 use crate::domain::chronic;
 use crate::domain::template::{check_channel, is_code};
 use crate::permissions::Perm;
+use crate::store::parse_name;
 use crate::store::plans::{NewPlan, Step};
 use crate::store::stats::StatsQuery;
 use crate::store::tasks::{TaskChange, TaskQuery};
-use crate::store::{deliveries, parse_name};
 use futures::StreamExt;
 use hcrm_kit::ApiError;
 use hcrm_kit::auth::Scope;
@@ -515,17 +516,16 @@ impl FollowupService for Api {
             let size = PageSize::STANDARD.resolve("page_size", req.page_size)?;
             let state = DeliveryState::try_from(req.state)
                 .map_err(|_| ApiError::invalid("state", "is not a delivery state"))?;
-            let query = format!("deliveries:{}:{}", deliveries::state_name(state), req.kind);
-            let before: Option<(i64, String)> = super::position(&self.pages, &query, &req.page_token)?;
-            let rows = self.store.list_deliveries(state, &req.kind, before, size + 1).await?;
-            let (rows, token) = page(
-                rows,
-                size,
-                |(d, at)| (*at, d.idempotency_key.clone()),
-                &self.pages,
-                &query,
+            let state = deliveries::state_filter(state);
+            let query = format!(
+                "deliveries:{}:{}",
+                state.map_or("", hcrm_kit::outbox::State::as_str),
+                req.kind
             );
-            Ok::<_, ApiError>((rows.into_iter().map(|(d, _)| d).collect(), token))
+            let before: Option<(i64, String)> = super::position(&self.pages, &query, &req.page_token)?;
+            let rows = self.store.outbox.list(state, &req.kind, before, size + 1).await?;
+            let (rows, token) = page(rows, size, |d| (d.created_at, d.id.clone()), &self.pages, &query);
+            Ok::<_, ApiError>((rows.into_iter().map(deliveries::to_proto).collect(), token))
         };
         let (deliveries, next_page_token) = run.await.map_err(|e| ctx.status(e))?;
         Ok(Response::new(ListDeliveriesResponse {

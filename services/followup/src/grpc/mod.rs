@@ -1,15 +1,16 @@
 //! Thin gRPC adapters: check the caller's permission, validate at the edge, call the store.
 
+pub mod deliveries;
 pub mod followup;
 pub mod templates;
 
-use crate::patients::Patients;
 use crate::permissions::{PERMISSIONS, Perm};
 use crate::store::Store;
 use hcrm_kit::ApiError;
 use hcrm_kit::auth::Scope;
 use hcrm_kit::ledger::AuditEntry;
 use hcrm_kit::paging::PageTokens;
+use hcrm_kit::peers::patients::Patients;
 use hcrm_kit::request::RequestContext;
 use serde_json::json;
 use tonic::{Request, Status};

@@ -2,11 +2,11 @@
 //! transaction, so it takes effect once across crashes, replicas and redeliveries.
 
 use super::Store;
-use super::deliveries::NewDelivery;
 use super::plans::{NewPlan, plan_event};
 use hcrm_kit::ApiError;
 use hcrm_kit::db::{Tx, col};
 use hcrm_kit::ledger::AuditEntry;
+use hcrm_kit::outbox::NewDelivery;
 use hcrm_proto::followup::{PlanOrigin, Template};
 use serde_json::json;
 
@@ -111,20 +111,21 @@ impl Store {
                 result_at,
                 summary,
             } => {
-                self.enqueue(
-                    tx,
-                    NewDelivery {
-                        id: format!("exam-{id}"),
-                        kind: "followup.exam_notice",
-                        recipient: format!("patients/{patient_id}"),
-                        department,
-                        reference: id,
-                        message: json!({ "summary": summary }),
-                        not_before: now,
-                        source_at: Some(result_at),
-                    },
-                )
-                .await?;
+                self.outbox
+                    .enqueue(
+                        tx,
+                        NewDelivery {
+                            id: format!("exam-{id}"),
+                            kind: "followup.exam_notice",
+                            recipient: format!("patients/{patient_id}"),
+                            department,
+                            reference: id,
+                            message: json!({ "summary": summary }),
+                            not_before: now,
+                            source_at: Some(result_at),
+                        },
+                    )
+                    .await?;
                 Ok(true)
             }
             Effect::Admission { source, patient_id, at } => {

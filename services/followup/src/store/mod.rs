@@ -2,11 +2,11 @@
 //! integers for times and days, text and bytes); the few dialect differences are chosen by
 //! [`Backend`].
 
-pub mod deliveries;
 pub mod feed;
 pub mod plans;
 pub mod readings;
 pub mod records;
+pub mod reminders;
 pub mod rollup;
 pub mod stats;
 pub mod tasks;
@@ -17,8 +17,7 @@ use hcrm_kit::ApiError;
 use hcrm_kit::clock::Clock;
 use hcrm_kit::db::{Backend, Db, Tx};
 use hcrm_kit::feed::Ledger;
-use std::sync::Arc;
-use tokio::sync::Notify;
+use hcrm_kit::outbox::Outbox;
 
 #[derive(Clone)]
 pub struct Store {
@@ -26,8 +25,8 @@ pub struct Store {
     pub ledger: Ledger,
     pub cal: Calendar,
     pub clock: Clock,
-    /// Woken when deliveries were queued: the dispatcher listens.
-    pub outbox: Arc<Notify>,
+    /// Everything that leaves the service (`deliveries`); woken when deliveries were queued.
+    pub outbox: Outbox,
     /// Local hour before which reminders and notices for tomorrow are not sent.
     pub send_from_hour: u32,
 }
@@ -36,10 +35,10 @@ impl Store {
     pub fn new(db: Db, cfg: &crate::Config, clock: Clock) -> Self {
         Self {
             ledger: Ledger::new(db.clone()),
+            outbox: Outbox::new(db.clone(), clock.clone()),
             db,
             cal: Calendar::new(cfg.utc_offset_minutes),
             clock,
-            outbox: Arc::new(Notify::new()),
             send_from_hour: cfg.send_from_hour,
         }
     }
@@ -65,7 +64,7 @@ impl Store {
     pub fn committed(&self, outbox: bool) {
         self.ledger.changed();
         if outbox {
-            self.outbox.notify_one();
+            self.outbox.wake();
         }
     }
 

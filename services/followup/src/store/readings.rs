@@ -1,12 +1,12 @@
 //! Chronic-disease readings: each one adapts its plan's schedule.
 
-use super::deliveries::NewDelivery;
 use super::{Store, decode, history};
 use crate::domain::chronic::{self, State};
 use hcrm_kit::ApiError;
 use hcrm_kit::auth::Scope;
 use hcrm_kit::db::col;
 use hcrm_kit::ledger::NewEvent;
+use hcrm_kit::outbox::NewDelivery;
 use hcrm_kit::time::rfc3339;
 use hcrm_proto::followup::{ChronicPhase, Reading};
 use prost::Message;
@@ -142,20 +142,21 @@ impl Store {
                 "diastolic": reading.diastolic,
                 "measure_time": rfc3339(measured),
             });
-            self.enqueue(
-                &mut tx,
-                NewDelivery {
-                    id: alert_id,
-                    kind: "followup.alert",
-                    recipient: responsible,
-                    department: col(&plan, "department")?,
-                    reference: plan_id.to_string(),
-                    message: payload.clone(),
-                    not_before: now,
-                    source_at: Some(measured),
-                },
-            )
-            .await?;
+            self.outbox
+                .enqueue(
+                    &mut tx,
+                    NewDelivery {
+                        id: alert_id,
+                        kind: "followup.alert",
+                        recipient: responsible,
+                        department: col(&plan, "department")?,
+                        reference: plan_id.to_string(),
+                        message: payload.clone(),
+                        not_before: now,
+                        source_at: Some(measured),
+                    },
+                )
+                .await?;
             events.push(NewEvent {
                 kind: "followup.reading_uncontrolled",
                 resource: name.clone(),

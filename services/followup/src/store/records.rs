@@ -1,13 +1,13 @@
 //! Recording a follow-up: the task closes (or waits for a retry), the score is computed from the
 //! plan's template version, the timeline entry and any complaint leave through outbox and feed.
 
-use super::deliveries::NewDelivery;
 use super::{Store, decode, history};
 use crate::domain::template::channel_name;
 use hcrm_kit::ApiError;
 use hcrm_kit::auth::Scope;
 use hcrm_kit::db::{Sql, Value, col};
 use hcrm_kit::ledger::{AuditEntry, NewEvent};
+use hcrm_kit::outbox::NewDelivery;
 use hcrm_kit::request::RequestContext;
 use hcrm_kit::time::{rfc3339, to_timestamp};
 use hcrm_kit::validate::Violations;
@@ -214,20 +214,21 @@ impl Store {
             "external_id": id,
             "details": { "follow_up": name, "task": task_name, "outcome": outcome_name(outcome), "recovery_score": record.recovery_score },
         });
-        self.enqueue(
-            &mut tx,
-            NewDelivery {
-                id: format!("timeline-{id}"),
-                kind: "patients.timeline",
-                recipient: format!("patients/{patient_id}"),
-                department: department.clone(),
-                reference: id.clone(),
-                message: interaction,
-                not_before: now,
-                source_at: None,
-            },
-        )
-        .await?;
+        self.outbox
+            .enqueue(
+                &mut tx,
+                NewDelivery {
+                    id: format!("timeline-{id}"),
+                    kind: "patients.timeline",
+                    recipient: format!("patients/{patient_id}"),
+                    department: department.clone(),
+                    reference: id.clone(),
+                    message: interaction,
+                    not_before: now,
+                    source_at: None,
+                },
+            )
+            .await?;
         let mut events = vec![NewEvent {
             kind: "followup.recorded",
             resource: name.clone(),

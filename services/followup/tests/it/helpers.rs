@@ -1,8 +1,6 @@
 //! A suite of patients + followup on port 0 with fresh databases, a manual clock, and a local
 //! webhook receiver that counts deliveries by idempotency key.
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
 use hcrm_kit::auth::{Authenticator, Role};
 pub use hcrm_kit::client::Bearer;
 use hcrm_kit::clock::Clock;
@@ -11,82 +9,23 @@ use hcrm_kit::deps::Deps;
 use hcrm_kit::notify::NotifierConfig;
 use hcrm_kit::secret::Secret;
 use hcrm_kit::server::Handle;
-pub use hcrm_kit::testing::{TestBackend, TestDatabase, assert_status, eventually};
+pub use hcrm_kit::testing::{
+    Receiver, TestBackend, TestDatabase, WEBHOOK_SECRET, assert_status, eventually, webhook_receiver,
+};
 use hcrm_proto::followup::followup_service_client::FollowupServiceClient;
 use hcrm_proto::followup::template_service_client::TemplateServiceClient;
 use hcrm_proto::followup::*;
 use hcrm_proto::patients::patient_service_client::PatientServiceClient;
 use hcrm_proto::patients::{CreatePatientRequest, Interaction, InteractionKind, Patient, RecordInteractionRequest};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel as GrpcChannel;
 
 pub const SECRET: &str = "test-signing-secret-0123456789abcdef";
-pub const WEBHOOK_SECRET: &str = "webhook-secret";
 /// 2026-06-01 02:00 UTC = 10:00 in Beijing. In the past, so the patients service (which reads
 /// the real clock for "not in the future" checks) accepts events dated by the test clock.
 pub const START: i64 = 1_780_279_200_000_000;
 pub const DAY: i64 = 86_400 * 1_000_000;
-
-/// What the webhook receiver saw.
-#[derive(Default)]
-pub struct Received {
-    /// Requests per idempotency key (more than 1 is a duplicate).
-    pub by_key: HashMap<String, u32>,
-    pub bodies: Vec<serde_json::Value>,
-    pub bad_signatures: u32,
-    /// Answer 500 to this many requests first.
-    pub fail_next: u32,
-    pub delay_ms: u64,
-}
-
-pub type Receiver = Arc<Mutex<Received>>;
-
-async fn receive(State(state): State<Receiver>, headers: HeaderMap, body: axum::body::Bytes) -> StatusCode {
-    let delay = state.lock().unwrap().delay_ms;
-    if delay > 0 {
-        tokio::time::sleep(Duration::from_millis(delay)).await;
-    }
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string()
-    };
-    let mut r = state.lock().unwrap();
-    if r.fail_next > 0 {
-        r.fail_next -= 1;
-        return StatusCode::INTERNAL_SERVER_ERROR;
-    }
-    let ok = hcrm_kit::notify::verify_signature(
-        WEBHOOK_SECRET.as_bytes(),
-        &header("x-hcrm-timestamp"),
-        &body,
-        &header("x-hcrm-signature"),
-    );
-    if !ok {
-        r.bad_signatures += 1;
-        return StatusCode::UNAUTHORIZED;
-    }
-    *r.by_key.entry(header("idempotency-key")).or_default() += 1;
-    r.bodies.push(serde_json::from_slice(&body).unwrap_or_default());
-    StatusCode::OK
-}
-
-/// A local webhook receiver; returns its URL and what it saw.
-pub async fn webhook_receiver() -> (String, Receiver) {
-    let state: Receiver = Arc::default();
-    let app = axum::Router::new()
-        .route("/hook", axum::routing::post(receive))
-        .with_state(state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, state)
-}
 
 pub type Authed = InterceptedService<GrpcChannel, Bearer>;
 

@@ -6,6 +6,8 @@ use crate::helpers::*;
 use hcrm_followup::store::plans::{NewPlan, Step};
 use hcrm_kit::auth::Role;
 use hcrm_kit::notify::{Message, Notifier, NotifyError};
+use hcrm_kit::outbox::Dispatcher;
+use hcrm_kit::peers::patients::Patients;
 use hcrm_proto::followup::*;
 use hcrm_proto::patients::{ContactPreferences, Interaction, InteractionKind, Patient, RecordInteractionRequest};
 use hcrm_proto::types::ContactChannel;
@@ -256,7 +258,7 @@ async fn three_replicas_deliver_2000_reminders_once_with_one_killed() {
     }
     assert_eq!(queued, 2000);
 
-    let patients = hcrm_followup::patients::Patients::new(&suite.url, deps.authenticator.clone()).unwrap();
+    let patients = Patients::new("followup", &suite.url, deps.authenticator.clone()).unwrap();
     let notifier = hcrm_kit::notify::from_config(&cfg.notifier).unwrap();
     let delivery = hcrm_followup::DeliveryConfig {
         batch: 100,
@@ -265,12 +267,15 @@ async fn three_replicas_deliver_2000_reminders_once_with_one_killed() {
         ..cfg.delivery.clone()
     };
     let run = |store: hcrm_followup::store::Store, owner: &'static str, notifier: Arc<dyn Notifier>| {
-        let dispatcher = hcrm_followup::jobs::Dispatcher {
-            store,
-            patients: patients.clone(),
-            notifier,
+        let dispatcher = Dispatcher {
+            outbox: store.outbox.clone(),
+            sender: Arc::new(hcrm_followup::jobs::FollowupSender {
+                store,
+                patients: patients.clone(),
+                notifier,
+                staff_email: Default::default(),
+            }),
             cfg: delivery.clone(),
-            staff_email: Default::default(),
             owner: owner.to_string(),
         };
         tokio::spawn(async move { while dispatcher.once().await.unwrap() > 0 {} })

@@ -1,12 +1,16 @@
-//! The patients service as this service sees it: contact preferences before anyone is
-//! contacted, the timeline a recorded follow-up is written to, and the event feed.
+//! The patients service as other services see it: contact preferences before anyone is
+//! contacted, the timeline a recorded follow-up (or a complaint) is written to, and the event
+//! feed.
 
-use crate::domain::calendar::parse_hhmm;
-use hcrm_kit::ApiError;
-use hcrm_kit::auth::{Authenticator, Role};
-use hcrm_kit::client::{Caller, lazy_channel};
+use crate::ApiError;
+use crate::auth::{Authenticator, Role};
+use crate::client::{Caller, lazy_channel};
+use crate::outbox::{Claimed, Outcome};
+use crate::time::parse_hhmm;
 use hcrm_proto::patients::patient_service_client::PatientServiceClient;
-use hcrm_proto::patients::{GetPatientRequest, Interaction, RecordInteractionRequest, WatchEventsRequest};
+use hcrm_proto::patients::{
+    GetPatientRequest, Interaction, InteractionKind, RecordInteractionRequest, WatchEventsRequest,
+};
 use hcrm_proto::types::{ContactChannel, Event};
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,10 +59,11 @@ fn call_error(status: tonic::Status) -> ApiError {
 }
 
 impl Patients {
-    pub fn new(url: &str, authenticator: Arc<Authenticator>) -> anyhow::Result<Self> {
+    /// A client at `url` calling as `service:{service}`.
+    pub fn new(service: &str, url: &str, authenticator: Arc<Authenticator>) -> anyhow::Result<Self> {
         Ok(Self {
             client: PatientServiceClient::new(lazy_channel(url)?),
-            caller: Caller::new("followup", &[Role::Integration], authenticator),
+            caller: Caller::new(service, &[Role::Integration], authenticator),
         })
     }
 
@@ -132,5 +137,74 @@ impl Patients {
             .await
             .map(|r| r.into_inner())
             .map_err(call_error)
+    }
+    /// Sends a `patients.timeline` delivery: writes its message, an entry as JSON, to the
+    /// timeline of the patient it is addressed to (`patients/{id}`). The message holds `kind`
+    /// (an `InteractionKind` name, `INTERACTION_KIND_COMPLAINT` or `complaint`; a follow-up when
+    /// absent), `department`, `occur_time` (RFC 3339), `summary`, `source_system`,
+    /// `external_id` (with the source system, what makes a repeat send one entry) and `details`
+    /// (any JSON).
+    pub async fn deliver_timeline(&self, d: &Claimed) -> Outcome {
+        let v: serde_json::Value = serde_json::from_str(&d.message).unwrap_or_default();
+        let text = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_string();
+        let kind = match v.get("kind").and_then(|k| k.as_str()) {
+            None => InteractionKind::FollowUp,
+            Some(name) => match interaction_kind(name) {
+                Some(kind) => kind,
+                None => {
+                    return Outcome::Failed {
+                        error: format!("unknown interaction kind {name:?}"),
+                        transient: false,
+                    };
+                }
+            },
+        };
+        let occur = chrono::DateTime::parse_from_rfc3339(&text("occur_time"))
+            .map(|t| crate::time::to_timestamp(t.timestamp_micros()))
+            .ok();
+        let interaction = Interaction {
+            kind: kind as i32,
+            department: text("department"),
+            occur_time: occur,
+            summary: text("summary"),
+            source_system: text("source_system"),
+            external_id: text("external_id"),
+            details_json: v.get("details").map(|x| x.to_string()).unwrap_or_default(),
+            ..Default::default()
+        };
+        let patient_id = d.recipient.trim_start_matches("patients/");
+        match self.record_timeline(patient_id, interaction).await {
+            Ok(()) => Outcome::Delivered,
+            Err(ApiError::NotFound { .. }) => Outcome::Skipped("the patient no longer exists".into()),
+            Err(err) => Outcome::failed(err),
+        }
+    }
+}
+
+/// An interaction kind by its proto name (`INTERACTION_KIND_FOLLOW_UP`) or the rest of it in
+/// any case (`follow_up`, as followup's queued timeline entries say).
+fn interaction_kind(name: &str) -> Option<InteractionKind> {
+    let upper = name.to_ascii_uppercase();
+    let full = if upper.starts_with("INTERACTION_KIND_") {
+        upper
+    } else {
+        format!("INTERACTION_KIND_{upper}")
+    };
+    InteractionKind::from_str_name(&full).filter(|k| *k != InteractionKind::Unspecified)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interaction_kinds_are_read_by_proto_name_or_short_name() {
+        assert_eq!(
+            interaction_kind("INTERACTION_KIND_COMPLAINT"),
+            Some(InteractionKind::Complaint)
+        );
+        assert_eq!(interaction_kind("follow_up"), Some(InteractionKind::FollowUp));
+        assert_eq!(interaction_kind("INTERACTION_KIND_UNSPECIFIED"), None);
+        assert_eq!(interaction_kind("complaint!"), None);
     }
 }

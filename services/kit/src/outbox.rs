@@ -1,14 +1,25 @@
-//! The outbox: everything that leaves the service. Rows are claimed with a lease (`FOR UPDATE
+//! The outbox: everything that leaves a service. Rows are claimed with a lease (`FOR UPDATE
 //! SKIP LOCKED` on PostgreSQL, so replicas take disjoint batches), sent once per claim, and
 //! marked by the claimant only; a replica that dies leaves its claims to expire and be taken
 //! over. The row id is the idempotency key receivers see.
+//!
+//! The `deliveries` table belongs to the service (its own migrations, columns as in
+//! docs/conventions.md "Outbox"), so a service may queue rows with its own set-based SQL too.
+//! The kit queues, claims, settles and lists them, and runs the [`dispatcher`] loop; what a
+//! delivery means and how it is sent is the service's [`Sender`].
 
-use super::Store;
-use hcrm_kit::ApiError;
-use hcrm_kit::db::{Backend, Sql, Tx, Value, col};
-use hcrm_kit::time::to_timestamp;
-use hcrm_proto::followup::{Delivery, DeliveryState};
+mod config;
+mod dispatch;
+
+pub use config::DeliveryConfig;
+pub use dispatch::{Deadline, Dispatcher, Sender, dispatcher};
+
+use crate::ApiError;
+use crate::clock::Clock;
+use crate::db::{Backend, Db, Sql, Tx, Value, col};
 use sqlx::any::AnyRow;
+use std::sync::Arc;
+use tokio::sync::Notify;
 
 /// A delivery to queue.
 pub struct NewDelivery {
@@ -52,23 +63,34 @@ pub enum Outcome {
     Skipped(String),
 }
 
-fn state_of(text: &str) -> DeliveryState {
-    match text {
-        "pending" => DeliveryState::Pending,
-        "delivered" => DeliveryState::Delivered,
-        "dead" => DeliveryState::Dead,
-        "skipped" => DeliveryState::Skipped,
-        _ => DeliveryState::Unspecified,
+impl Outcome {
+    /// A call that failed: retried unless the callee refused the request itself.
+    pub fn failed(err: ApiError) -> Outcome {
+        let transient = !matches!(err, ApiError::InvalidArgument(_) | ApiError::PermissionDenied(_));
+        Outcome::Failed {
+            error: err.to_string(),
+            transient,
+        }
     }
 }
 
-pub fn state_name(state: DeliveryState) -> &'static str {
-    match state {
-        DeliveryState::Pending => "pending",
-        DeliveryState::Delivered => "delivered",
-        DeliveryState::Dead => "dead",
-        DeliveryState::Skipped => "skipped",
-        DeliveryState::Unspecified => "",
+/// Sends `message` through `notifier` and says how it ended. Mail to someone without an
+/// address is skipped with the reason, not retried.
+pub async fn send_via(notifier: &dyn crate::notify::Notifier, message: &crate::notify::Message) -> Outcome {
+    use crate::notify::NotifyError;
+    if notifier.name() == "smtp" && message.recipient.email.is_none() {
+        return Outcome::Skipped(format!("no e-mail address for {}", message.recipient.id));
+    }
+    match notifier.send(message).await {
+        Ok(()) => Outcome::Delivered,
+        Err(NotifyError::Transient(e)) => Outcome::Failed {
+            error: e,
+            transient: true,
+        },
+        Err(NotifyError::Permanent(e)) => Outcome::Failed {
+            error: e,
+            transient: false,
+        },
     }
 }
 
@@ -78,7 +100,81 @@ pub fn backoff_micros(base_ms: i64, attempts: i64) -> i64 {
     (base_ms.saturating_mul(factor)).min(3_600_000) * 1_000
 }
 
-impl Store {
+/// Where a delivery is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Pending,
+    Delivered,
+    Dead,
+    Skipped,
+}
+
+impl State {
+    /// The text stored in `deliveries.state`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Delivered => "delivered",
+            State::Dead => "dead",
+            State::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<State> {
+        [State::Pending, State::Delivered, State::Dead, State::Skipped]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+/// A delivery as listed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// The idempotency key.
+    pub id: String,
+    pub kind: String,
+    pub recipient: String,
+    /// `None` for a state this kit does not know (a row written by hand).
+    pub state: Option<State>,
+    pub attempts: i64,
+    pub last_error: String,
+    pub next_attempt_at: i64,
+    pub delivered_at: Option<i64>,
+    pub created_at: i64,
+}
+
+/// A service's outbox: its `deliveries` table and the wake-up of its dispatchers.
+#[derive(Clone)]
+pub struct Outbox {
+    db: Db,
+    clock: Clock,
+    /// Woken when deliveries were queued: the dispatcher listens.
+    wake: Arc<Notify>,
+}
+
+impl Outbox {
+    pub fn new(db: Db, clock: Clock) -> Self {
+        Self {
+            db,
+            clock,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Wakes a dispatcher of this process; call after committing queued deliveries.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Resolves when [`Outbox::wake`] was called (also for a wake before the wait began).
+    pub async fn woken(&self) {
+        self.wake.notified().await
+    }
+
     /// Queues a delivery inside `tx`; a key already queued is left as it is.
     pub async fn enqueue(&self, tx: &mut Tx, d: NewDelivery) -> Result<(), ApiError> {
         sqlx::query(
@@ -98,50 +194,6 @@ impl Store {
         .execute(&mut **tx)
         .await?;
         Ok(())
-    }
-
-    /// Queues tomorrow's reminders: one per open task due tomorrow to its assignee, and a notice
-    /// to the patient where the step asks for one. Set-based and idempotent: any replica may run
-    /// it any number of times. Returns how many were new.
-    pub async fn plan_reminders(&self) -> Result<u64, ApiError> {
-        let now = self.now();
-        let today = self.today();
-        let tomorrow = (today + 1) as i64;
-        // Not before the working day starts: nobody gets a reminder at midnight.
-        let send_at = now.max(self.cal.start_of(today) + self.send_from_hour as i64 * 3_600_000_000);
-        let mut tx = self.db.begin_write().await?;
-        let staff = sqlx::query(
-            "INSERT INTO deliveries (id, kind, recipient, department, ref, message, state, attempts, next_attempt_at, \
-             lease_owner, lease_until, last_error, source_at, delivered_at, created_at) \
-             SELECT 'reminder-' || id || '-' || CAST(due_day AS TEXT), 'followup.reminder', assignee, department, id, '', \
-             'pending', 0, $3, '', 0, '', NULL, NULL, $1 \
-             FROM tasks WHERE state = 'open' AND due_day = $2 \
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(now)
-        .bind(tomorrow)
-        .bind(send_at)
-        .execute(&mut *tx)
-        .await?;
-        let patients = sqlx::query(
-            "INSERT INTO deliveries (id, kind, recipient, department, ref, message, state, attempts, next_attempt_at, \
-             lease_owner, lease_until, last_error, source_at, delivered_at, created_at) \
-             SELECT 'notice-' || id || '-' || CAST(due_day AS TEXT), 'followup.patient_notice', 'patients/' || patient_id, \
-             department, id, '', 'pending', 0, $3, '', 0, '', NULL, NULL, $1 \
-             FROM tasks WHERE state = 'open' AND due_day = $2 AND notify_patient = 1 \
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(now)
-        .bind(tomorrow)
-        .bind(send_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        let queued = staff.rows_affected() + patients.rows_affected();
-        if queued > 0 {
-            self.outbox.notify_one();
-        }
-        Ok(queued)
     }
 
     /// Claims up to `limit` ready deliveries for `owner` until `now + lease`.
@@ -244,17 +296,18 @@ impl Store {
         Ok(settled.len() - recorded as usize)
     }
 
-    /// Deliveries newest first, after `before` (id).
-    pub async fn list_deliveries(
+    /// Deliveries newest first, in `state` (any when `None`) and of `kind` (any when empty),
+    /// after `before` (`created_at`, id) for paging.
+    pub async fn list(
         &self,
-        state: DeliveryState,
+        state: Option<State>,
         kind: &str,
         before: Option<(i64, String)>,
         limit: usize,
-    ) -> Result<Vec<(Delivery, i64)>, ApiError> {
+    ) -> Result<Vec<Delivery>, ApiError> {
         let mut sql = Sql::new("SELECT * FROM deliveries WHERE 1 = 1");
-        if state != DeliveryState::Unspecified {
-            sql.push(" AND state = ").bind(Value::Text(state_name(state).into()));
+        if let Some(state) = state {
+            sql.push(" AND state = ").bind(Value::Text(state.as_str().into()));
         }
         if !kind.is_empty() {
             sql.push(" AND kind = ").bind(Value::Text(kind.into()));
@@ -267,26 +320,21 @@ impl Store {
         sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
             .bind(Value::Int(limit as i64));
         let rows = sql.query().fetch_all(&self.db.pool).await?;
-        rows.iter()
-            .map(|r| Ok((delivery_of(r)?, col(r, "created_at")?)))
-            .collect()
+        rows.iter().map(delivery_of).collect()
     }
 }
 
 fn delivery_of(r: &AnyRow) -> Result<Delivery, ApiError> {
-    let delivered: Option<i64> = col(r, "delivered_at")?;
-    let id: String = col(r, "id")?;
     Ok(Delivery {
-        name: format!("deliveries/{id}"),
+        id: col(r, "id")?,
         kind: col(r, "kind")?,
-        idempotency_key: id,
         recipient: col(r, "recipient")?,
-        state: state_of(&col::<String>(r, "state")?) as i32,
-        attempts: col::<i64>(r, "attempts")? as i32,
+        state: State::parse(&col::<String>(r, "state")?),
+        attempts: col(r, "attempts")?,
         last_error: col(r, "last_error")?,
-        not_before: Some(to_timestamp(col(r, "next_attempt_at")?)),
-        delivered_time: delivered.map(to_timestamp),
-        create_time: Some(to_timestamp(col(r, "created_at")?)),
+        next_attempt_at: col(r, "next_attempt_at")?,
+        delivered_at: col(r, "delivered_at")?,
+        created_at: col(r, "created_at")?,
     })
 }
 
@@ -300,5 +348,21 @@ mod tests {
         assert_eq!(backoff_micros(2_000, 2), 4_000_000);
         assert_eq!(backoff_micros(2_000, 4), 16_000_000);
         assert_eq!(backoff_micros(2_000, 30), 3_600_000_000);
+    }
+
+    #[test]
+    fn states_round_trip_through_their_stored_text() {
+        for s in [State::Pending, State::Delivered, State::Dead, State::Skipped] {
+            assert_eq!(State::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(State::parse(""), None);
+    }
+
+    #[test]
+    fn refused_calls_are_not_retried() {
+        let permanent = Outcome::failed(ApiError::invalid("x", "is wrong"));
+        assert!(matches!(permanent, Outcome::Failed { transient: false, .. }));
+        let transient = Outcome::failed(ApiError::Unavailable("down".into()));
+        assert!(matches!(transient, Outcome::Failed { transient: true, .. }));
     }
 }

@@ -1,0 +1,85 @@
+//! Thin gRPC adapters: check the caller's permission, validate at the edge, call the store.
+
+pub mod cases;
+pub mod reports;
+pub mod surveys;
+
+use crate::permissions::{PERMISSIONS, Perm};
+use crate::store::Store;
+use crate::store::cases::Actor;
+use hcrm_kit::ApiError;
+use hcrm_kit::auth::Scope;
+use hcrm_kit::ledger::AuditEntry;
+use hcrm_kit::paging::PageTokens;
+use hcrm_kit::peers::patients::Patients;
+use hcrm_kit::request::RequestContext;
+use serde_json::json;
+use tonic::{Request, Status};
+
+/// Shared state of the feedback service's gRPC servers.
+#[derive(Clone)]
+pub struct Api {
+    pub store: Store,
+    pub patients: Patients,
+    pub pages: PageTokens,
+    pub stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Api {
+    /// The caller's context and the scope of `perm`; a denial is audited and answered
+    /// PERMISSION_DENIED.
+    pub async fn authorize<T>(
+        &self,
+        request: &Request<T>,
+        perm: Perm,
+        method: &str,
+    ) -> Result<(RequestContext, Scope), Status> {
+        let ctx = RequestContext::of(request)?;
+        match ctx.principal.authorize(&PERMISSIONS, perm) {
+            Ok(scope) => Ok((ctx, scope)),
+            Err(err) => {
+                let entry = AuditEntry::new(
+                    &ctx,
+                    "permission.denied",
+                    method,
+                    "",
+                    json!({ "permission": format!("{perm:?}") }),
+                );
+                if let Err(audit_err) = self.store.ledger.audit_alone(entry).await {
+                    tracing::warn!(error = %audit_err, method, "could not audit a denied call");
+                }
+                Err(ctx.status(err))
+            }
+        }
+    }
+}
+
+/// The actor of a request, for history and audit.
+pub fn actor(ctx: &RequestContext) -> Actor {
+    Actor {
+        principal: ctx.principal.clone(),
+        request_id: ctx.request_id.clone(),
+    }
+}
+
+/// The idempotency key of a create, scoped to the caller and method.
+pub fn request_key(method: &str, ctx: &RequestContext, request_id: &str) -> Option<String> {
+    (!request_id.is_empty()).then(|| format!("{method}\u{1f}{}\u{1f}{request_id}", ctx.principal.subject))
+}
+
+/// A page token's position, read back for the query it was issued for.
+pub fn position<T: serde::de::DeserializeOwned>(
+    pages: &PageTokens,
+    query: &str,
+    token: &str,
+) -> Result<Option<T>, ApiError> {
+    pages.read("page_token", query, token)
+}
+
+/// The department a scoped caller is limited to (`None`: every department).
+pub fn scoped_department(scope: &Scope) -> Option<String> {
+    match scope {
+        Scope::All => None,
+        Scope::Department(d) => Some(d.clone()),
+    }
+}

@@ -1,0 +1,93 @@
+//! The followup feed as this service consumes it: a complaint raised on a follow-up call opens
+//! a case owned by the staff member who made the call (first-responder ownership). The cursor
+//! lives in this database and moves in the same transaction as the case, so an event opens one
+//! case across crashes, redeliveries and replicas consuming at once.
+
+use super::Store;
+use super::cases::Actor;
+use hcrm_kit::ApiError;
+use hcrm_kit::db::col;
+use hcrm_proto::feedback::{Case, CaseKind, IntakeChannel, Severity};
+use hcrm_proto::types::Event;
+
+pub const FOLLOWUP_FEED: &str = "followup";
+
+/// The case a `followup.complaint_raised` event asks for; `None` for anything else.
+pub fn case_of_event(event: &Event) -> Option<(Case, String)> {
+    if event.r#type != "followup.complaint_raised" {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(&event.payload_json).ok()?;
+    let text = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_string();
+    let summary = text("summary");
+    let title: String = summary.chars().take(60).collect();
+    let case = Case {
+        kind: CaseKind::Complaint as i32,
+        channel: IntakeChannel::FollowUp as i32,
+        patient: text("patient"),
+        department: text("department"),
+        category: String::new(),
+        severity: Severity::Medium as i32,
+        title: if title.is_empty() {
+            "随访投诉 Complaint on a follow-up call".into()
+        } else {
+            title
+        },
+        description: summary,
+        source: text("follow_up"),
+        ..Default::default()
+    };
+    Some((case, text("recorded_by")))
+}
+
+impl Store {
+    pub async fn cursor(&self, feed: &str) -> Result<i64, ApiError> {
+        let row = sqlx::query("SELECT position FROM consumer_cursors WHERE feed = $1")
+            .bind(feed)
+            .fetch_optional(&self.db.pool)
+            .await?;
+        Ok(row.map(|r| col::<i64>(&r, "position")).transpose()?.unwrap_or(0))
+    }
+
+    /// Applies a followup event unless the cursor is already past it; false when it was.
+    pub async fn apply_followup_event(&self, event: &Event) -> Result<bool, ApiError> {
+        let mut tx = self.db.begin_write().await?;
+        let sql = format!(
+            "SELECT position FROM consumer_cursors WHERE feed = $1{}",
+            self.for_update()
+        );
+        let position: i64 = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(FOLLOWUP_FEED)
+            .fetch_one(&mut *tx)
+            .await
+            .map(|r| col(&r, "position"))??;
+        if position >= event.sequence {
+            return Ok(false);
+        }
+        let mut opened = false;
+        if let Some((mut case, recorded_by)) = case_of_event(event)
+            && self.case_of_source(&mut tx, &case.source).await?.is_none()
+        {
+            // The taxonomy is the hospital's: a call's complaint is filed under its last
+            // category ("other") until the owner classifies it.
+            case.category = self.rules.categories.last().map(|c| c.code.clone()).unwrap_or_default();
+            let owner = if recorded_by.is_empty() {
+                self.rules.intake_owner.clone()
+            } else {
+                recorded_by
+            };
+            let id = hcrm_kit::new_id();
+            self.insert_case(&mut tx, &Actor::service(), &id, case, &owner, self.now())
+                .await?;
+            opened = true;
+        }
+        sqlx::query("UPDATE consumer_cursors SET position = $1 WHERE feed = $2")
+            .bind(event.sequence)
+            .bind(FOLLOWUP_FEED)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.committed(opened);
+        Ok(true)
+    }
+}
