@@ -356,7 +356,10 @@ async fn binary_serves_patients_on_postgres() {
 #[test]
 fn cli_lists_targets_and_checks_configuration() {
     let out = Command::new(BIN).arg("targets").output().unwrap();
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), "all\npatients\nfollowup\n");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "all\npatients\nfollowup\nfeedback\n"
+    );
 
     let out = Command::new(BIN)
         .args(["serve", "--target", "nonsense"])
