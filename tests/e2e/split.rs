@@ -2,12 +2,15 @@
 //! port against one PostgreSQL, configured by environment variables only (what the ConfigMap and
 //! the Secret give a pod), migrated first by `hcrm migrate` (the Job). Then faults: replicas
 //! starting together on an empty database, the patients service down while followup's outbox
-//! holds a timeline entry, followup killed with SIGKILL and restarted — the entry arrives once.
+//! holds a timeline entry, followup killed with SIGKILL and restarted — the entry arrives once,
+//! and the complaint raised on that call becomes one case in feedback.
 
 use crate::free_port;
 use hcrm_kit::auth::{Authenticator, Role};
 use hcrm_kit::client::Bearer;
 use hcrm_kit::testing::{TestBackend, TestDatabase, eventually};
+use hcrm_proto::feedback::case_service_client::CaseServiceClient;
+use hcrm_proto::feedback::{IntakeChannel, ListCasesRequest};
 use hcrm_proto::followup::followup_service_client::FollowupServiceClient;
 use hcrm_proto::followup::template_service_client::TemplateServiceClient;
 use hcrm_proto::followup::*;
@@ -26,12 +29,13 @@ const BIN: &str = env!("CARGO_BIN_EXE_hcrm");
 const SECRET: &str = "split-topology-signing-secret-0123456789";
 
 /// What every pod gets: the ConfigMap's and the Secret's settings, as environment variables.
-fn shared_env(patients_db: &str, followup_db: &str) -> Vec<(String, String)> {
+fn shared_env(patients_db: &str, followup_db: &str, feedback_db: &str) -> Vec<(String, String)> {
     use base64::Engine;
     let key = |b: u8| base64::engine::general_purpose::STANDARD.encode([b; 32]);
     [
         ("HCRM__PATIENTS__DATABASE_URL", patients_db.to_string()),
         ("HCRM__FOLLOWUP__DATABASE_URL", followup_db.to_string()),
+        ("HCRM__FEEDBACK__DATABASE_URL", feedback_db.to_string()),
         ("HCRM__AUTH__HS256_SECRET", SECRET.to_string()),
         ("HCRM__SECURITY__DATA_KEYS", format!("k1:{}", key(3))),
         ("HCRM__SECURITY__INDEX_KEY", key(5)),
@@ -41,6 +45,10 @@ fn shared_env(patients_db: &str, followup_db: &str) -> Vec<(String, String)> {
         // A delivery claimed by a killed process is free again after its lease: keep it short.
         ("HCRM__FOLLOWUP__NOTIFIER__TIMEOUT_MS", "1000".to_string()),
         ("HCRM__FOLLOWUP__DELIVERY__LEASE_SECS", "13".to_string()),
+        ("HCRM__FEEDBACK__DELIVERY__BACKOFF_MS", "200".to_string()),
+        ("HCRM__FEEDBACK__DELIVERY__POLL_MS", "100".to_string()),
+        ("HCRM__FEEDBACK__NOTIFIER__TIMEOUT_MS", "1000".to_string()),
+        ("HCRM__FEEDBACK__DELIVERY__LEASE_SECS", "13".to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -157,18 +165,26 @@ async fn follow_up_entries(patients: &GrpcChannel, patient: &str) -> usize {
 async fn split_topology_runs_the_flows_and_survives_faults() {
     let patients_db = TestDatabase::new(TestBackend::Postgres).await.unwrap();
     let followup_db = TestDatabase::new(TestBackend::Postgres).await.unwrap();
-    let env = shared_env(&patients_db.url, &followup_db.url);
+    let feedback_db = TestDatabase::new(TestBackend::Postgres).await.unwrap();
+    let env = shared_env(&patients_db.url, &followup_db.url, &feedback_db.url);
     migrate(&env);
 
-    let patients_port = free_port();
+    let (patients_port, followup_port, feedback_port) = (free_port(), free_port(), free_port());
+    let url = |port: u16| format!("http://127.0.0.1:{port}");
     let mut patients = Pod::start_on("patients", &env, &[], patients_port);
     let patients_channel = patients.serving().await;
-    let to_patients = [(
-        "HCRM__FOLLOWUP__PATIENTS_URL",
-        format!("http://127.0.0.1:{patients_port}"),
-    )];
-    let mut followup = Pod::start("followup", &env, &to_patients);
+    let to_peers = [
+        ("HCRM__FOLLOWUP__PATIENTS_URL", url(patients_port)),
+        ("HCRM__FOLLOWUP__FEEDBACK_URL", url(feedback_port)),
+    ];
+    let mut followup = Pod::start_on("followup", &env, &to_peers, followup_port);
     let followup_channel = followup.serving().await;
+    let feedback_peers = [
+        ("HCRM__FEEDBACK__PATIENTS_URL", url(patients_port)),
+        ("HCRM__FEEDBACK__FOLLOWUP_URL", url(followup_port)),
+    ];
+    let mut feedback = Pod::start_on("feedback", &env, &feedback_peers, feedback_port);
+    let feedback_channel = feedback.serving().await;
     // Each process serves only its own target.
     let mut health = HealthClient::new(patients_channel.clone());
     let other = health
@@ -271,7 +287,9 @@ async fn split_topology_runs_the_flows_and_survives_faults() {
             record: Some(FollowUpRecord {
                 channel: Channel::Phone as i32,
                 outcome: Outcome::Reached as i32,
-                content: "恢复良好".into(),
+                content: "恢复良好，但抱怨出院结算慢".into(),
+                complaint_raised: true,
+                complaint_summary: "出院结算排队两小时".into(),
                 ..Default::default()
             }),
             request_id: "split-call-1".into(),
@@ -281,7 +299,7 @@ async fn split_topology_runs_the_flows_and_survives_faults() {
     // Followup is killed (SIGKILL) while the entry is still queued, and comes back.
     tokio::time::sleep(Duration::from_millis(300)).await;
     followup.kill();
-    let mut followup = Pod::start("followup", &env, &to_patients);
+    let mut followup = Pod::start_on("followup", &env, &to_peers, followup_port);
     followup.serving().await;
     // Patients comes back on its address: the entry arrives, once.
     let mut patients = Pod::start_on("patients", &env, &[], patients_port);
@@ -297,15 +315,57 @@ async fn split_topology_runs_the_flows_and_survives_faults() {
         "delivered once"
     );
 
+    // The complaint raised on that call became one case in feedback (through followup's feed,
+    // across the restart), and the case reached the patient's timeline.
+    let case = eventually("the case from the follow-up call", || async {
+        CaseServiceClient::new(authed(feedback_channel.clone()))
+            .list_cases(ListCasesRequest {
+                patient: patient.name.clone(),
+                ..Default::default()
+            })
+            .await
+            .ok()?
+            .into_inner()
+            .cases
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert_eq!(case.channel, IntakeChannel::FollowUp as i32);
+    assert_eq!(case.title, "出院结算排队两小时");
+    let complaints = || async {
+        PatientServiceClient::new(authed(patients_channel.clone()))
+            .list_interactions(ListInteractionsRequest {
+                parent: patient.name.clone(),
+                kinds: vec![InteractionKind::Complaint as i32],
+                ..Default::default()
+            })
+            .await
+            .map(|r| r.into_inner().interactions.len())
+            .unwrap_or(0)
+    };
+    eventually("the case on the timeline", || async {
+        (complaints().await == 1).then_some(())
+    })
+    .await;
+    let listed = CaseServiceClient::new(authed(feedback_channel.clone()))
+        .list_cases(ListCasesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .cases;
+    assert_eq!(listed.len(), 1, "one case however often the feed was read");
+
     // Three replicas of a target starting together on an empty database: one migrates, none
     // crash, all serve.
     let empty = TestDatabase::new(TestBackend::Postgres).await.unwrap();
-    let env = shared_env(&patients_db.url, &empty.url);
-    let mut replicas: Vec<Pod> = (0..3).map(|_| Pod::start("followup", &env, &to_patients)).collect();
+    let env = shared_env(&patients_db.url, &empty.url, &feedback_db.url);
+    let mut replicas: Vec<Pod> = (0..3).map(|_| Pod::start("followup", &env, &to_peers)).collect();
     for replica in &mut replicas {
         replica.serving().await;
     }
     drop(replicas);
+    drop(feedback);
     drop(followup);
     drop(patients);
 }

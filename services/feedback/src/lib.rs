@@ -223,8 +223,14 @@ pub async fn build(cfg: &Config, deps: Deps) -> anyhow::Result<Built> {
     ];
     if cfg.run_jobs {
         let notifier = hcrm_kit::notify::from_config(&cfg.notifier)?;
-        let followup = jobs::FollowupFeed::new(&followup_url, deps.authenticator.clone())?;
-        jobs.push(jobs::followup_consumer(store.clone(), followup));
+        use hcrm_kit::peers::feed::{FOLLOWUP, Feed, consume};
+        let feed = Feed::new(TARGET, &followup_url, FOLLOWUP, deps.authenticator.clone())?;
+        jobs.push(consume(
+            "followup",
+            feed,
+            jobs::FOLLOWUP_EVENTS,
+            jobs::FollowupEvents(store.clone()),
+        ));
         jobs.push(jobs::escalation(store.clone(), cfg.delivery.poll_ms));
         jobs.push(jobs::invitation_reminders(store.clone(), cfg.delivery.poll_ms));
         let sender = jobs::FeedbackSender {

@@ -45,6 +45,11 @@ pub struct Config {
     pub database_url: Option<Secret>,
     /// The patients service's gRPC address; default this process.
     pub patients_url: Option<String>,
+    /// The feedback service's gRPC address, whose feed asks for complaint confirmation calls;
+    /// default this process; empty: do not follow it.
+    pub feedback_url: Option<String>,
+    /// Who makes complaint confirmation calls (the inspection group's pool by default).
+    pub confirmation_assignee: String,
     /// The hospital's time zone as a fixed offset from UTC (China: 480).
     pub utc_offset_minutes: i32,
     /// Attempts at a not-reached patient before the task closes as missed.
@@ -68,6 +73,8 @@ impl Default for Config {
         Self {
             database_url: None,
             patients_url: None,
+            feedback_url: None,
+            confirmation_assignee: "group:inspection".into(),
             utc_offset_minutes: 480,
             max_attempts: 3,
             min_group_size: 30,
@@ -100,6 +107,10 @@ impl Config {
             "followup.max_attempts must be 1–10"
         );
         anyhow::ensure!(self.min_group_size >= 1, "followup.min_group_size must be at least 1");
+        anyhow::ensure!(
+            !self.confirmation_assignee.is_empty(),
+            "followup.confirmation_assignee must name a subject"
+        );
         anyhow::ensure!(self.send_from_hour < 24, "followup.send_from_hour must be 0–23");
         self.delivery.check("followup.delivery", self.notifier.timeout_ms)?;
         self.notifier
@@ -137,6 +148,22 @@ pub async fn build(cfg: &Config, deps: Deps) -> anyhow::Result<Built> {
     ];
     if cfg.run_jobs {
         jobs.push(jobs::feed_consumer(store.clone(), patients.clone()));
+        let feedback_url = cfg.feedback_url.clone().unwrap_or_else(|| deps.self_url());
+        if !feedback_url.is_empty() {
+            use hcrm_kit::peers::feed::{FEEDBACK, Feed, consume};
+            let feed = Feed::new(TARGET, &feedback_url, FEEDBACK, deps.authenticator.clone())?;
+            let consumer = jobs::ConfirmationRequests {
+                store: store.clone(),
+                patients: patients.clone(),
+                assignee: cfg.confirmation_assignee.clone(),
+            };
+            jobs.push(consume(
+                "feedback",
+                feed,
+                &["feedback.confirmation_requested"],
+                consumer,
+            ));
+        }
         jobs.push(jobs::reminder_planner(store.clone(), cfg.delivery.poll_ms));
         jobs.push(jobs::stats_rollup(store.clone(), cfg.delivery.poll_ms));
         let sender = jobs::FollowupSender {

@@ -2,4 +2,5 @@
 //! `service:{name}` identity (see [`crate::client`]), shared so each caller does not write its
 //! own.
 
+pub mod feed;
 pub mod patients;

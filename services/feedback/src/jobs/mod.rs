@@ -6,107 +6,27 @@ mod send;
 pub use send::FeedbackSender;
 
 use crate::store::Store;
-use futures::StreamExt;
 use hcrm_kit::ApiError;
-use hcrm_kit::auth::{Authenticator, Role};
-use hcrm_kit::client::{Caller, lazy_channel};
+use hcrm_kit::peers::feed::pause;
 use hcrm_kit::server::Job;
-use hcrm_proto::followup::WatchEventsRequest;
-use hcrm_proto::followup::followup_service_client::FollowupServiceClient;
-use hcrm_proto::types::Event;
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
-use tonic::transport::Channel;
 
-/// Sleeps `d` unless the process stops first; true when it stops.
-async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
-    let stopped = tokio::select! {
-        _ = tokio::time::sleep(d) => false,
-        _ = stop.wait_for(|s| *s) => true,
-    };
-    stopped || *stop.borrow()
-}
+/// The followup feed as this service consumes it (see `store::feed`).
+pub struct FollowupEvents(pub Store);
 
-/// The followup service's event feed.
-#[derive(Clone)]
-pub struct FollowupFeed {
-    client: FollowupServiceClient<Channel>,
-    caller: Caller,
-}
-
-impl FollowupFeed {
-    pub fn new(url: &str, authenticator: Arc<Authenticator>) -> anyhow::Result<Self> {
-        Ok(Self {
-            client: FollowupServiceClient::new(lazy_channel(url)?),
-            caller: Caller::new(crate::TARGET, &[Role::Integration], authenticator),
-        })
+impl hcrm_kit::peers::feed::Consumer for FollowupEvents {
+    async fn cursor(&self) -> Result<i64, ApiError> {
+        self.0.cursor(crate::store::feed::FOLLOWUP_FEED).await
     }
 
-    /// The feed after `after`, live.
-    pub async fn watch(&self, after: i64) -> Result<tonic::Streaming<Event>, ApiError> {
-        let mut request = self.caller.request(
-            WatchEventsRequest {
-                after_sequence: after,
-                types: vec!["followup.complaint_raised".into()],
-            },
-            Duration::from_secs(5),
-        )?;
-        // A feed is long-lived: no deadline on the stream itself.
-        request.metadata_mut().remove("grpc-timeout");
-        self.client
-            .clone()
-            .watch_events(request)
-            .await
-            .map(|r| r.into_inner())
-            .map_err(|s| ApiError::Unavailable(format!("followup service: {}", s.message())))
+    async fn apply(&self, event: hcrm_proto::types::Event) -> Result<(), ApiError> {
+        self.0.apply_followup_event(&event).await.map(|_| ())
     }
 }
 
-/// Follows the followup feed from this service's cursor; reconnects with backoff.
-pub fn followup_consumer(store: Store, feed: FollowupFeed) -> Job {
-    Box::new(move |mut stop| {
-        Box::pin(async move {
-            let mut failures = 0u32;
-            loop {
-                if *stop.borrow() {
-                    return;
-                }
-                match consume(&store, &feed, &mut stop).await {
-                    Ok(()) => failures = 0,
-                    Err(err) => {
-                        failures += 1;
-                        // The followup service starting later is normal: quiet at first.
-                        if failures > 3 {
-                            tracing::warn!(error = %err, failures, "followup feed interrupted; reconnecting");
-                        } else {
-                            tracing::debug!(error = %err, "followup feed not reachable yet");
-                        }
-                    }
-                }
-                if pause(&mut stop, Duration::from_millis(200 * 2u64.pow(failures.min(5)))).await {
-                    return;
-                }
-            }
-        })
-    })
-}
-
-async fn consume(store: &Store, feed: &FollowupFeed, stop: &mut watch::Receiver<bool>) -> Result<(), ApiError> {
-    let mut events = feed
-        .watch(store.cursor(crate::store::feed::FOLLOWUP_FEED).await?)
-        .await?;
-    loop {
-        let next = tokio::select! {
-            next = events.next() => next,
-            _ = stop.wait_for(|s| *s) => return Ok(()),
-        };
-        let Some(event) = next else { return Ok(()) };
-        let event = event.map_err(|s| ApiError::Unavailable(format!("followup feed: {}", s.message())))?;
-        store.apply_followup_event(&event).await?;
-    }
-}
+/// The followup feed's events this service acts on.
+pub const FOLLOWUP_EVENTS: &[&str] = &["followup.complaint_raised", "followup.case_confirmed"];
 
 /// Runs `pass` every `every` until the process stops; failures are logged and retried.
 fn every<F, Fut>(name: &'static str, every: Duration, pass: F) -> Job

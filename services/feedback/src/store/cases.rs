@@ -167,7 +167,18 @@ impl Store {
             .bind(version)
             .bind(now)
             .execute(&mut **tx)
-            .await?;
+            .await
+            .map_err(|e| {
+                // Two intakes of one source racing: the second is told which case exists.
+                if insert && !c.source.is_empty() && hcrm_kit::error::is_unique_violation(&e) {
+                    ApiError::AlreadyExists {
+                        what: format!("a case for source {}", c.source),
+                        existing: "the case opened from it (ListCases)".into(),
+                    }
+                } else {
+                    e.into()
+                }
+            })?;
         Ok(())
     }
 
@@ -459,7 +470,23 @@ impl Store {
         department_ok: impl Fn(&str) -> bool,
     ) -> Result<Case, ApiError> {
         let mut tx = self.db.begin_write().await?;
-        let (mut c, version) = self.lock_case(&mut tx, id).await?;
+        let outbox = self.transition_in(&mut tx, actor, id, t, department_ok).await?;
+        tx.commit().await?;
+        self.committed(outbox);
+        self.get_case(id).await
+    }
+
+    /// [`Self::transition`] inside `tx`; says whether it queued outbox deliveries. Refusals
+    /// (wrong state, stale etag, not found) come before any write.
+    pub async fn transition_in(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        id: &str,
+        t: Transition,
+        department_ok: impl Fn(&str) -> bool,
+    ) -> Result<bool, ApiError> {
+        let (mut c, version) = self.lock_case(tx, id).await?;
         if !department_ok(&c.department) {
             return Err(ApiError::not_found(format!("cases/{id}")));
         }
@@ -524,7 +551,7 @@ impl Store {
             // Escalation follows the pending deadline: the close's from now on.
             sqlx::query("UPDATE cases SET escalation_level = 0 WHERE id = $1")
                 .bind(id)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
         }
         c.state = to as i32;
@@ -539,30 +566,18 @@ impl Store {
         }
         c.update_time = Some(to_timestamp(now));
         let step = action_name(t.action);
-        self.save(&mut tx, &c, id, version + 1, false, now).await?;
-        self.history(
-            &mut tx,
-            id,
-            now,
-            actor_subject,
-            &step,
-            from,
-            to,
-            &t.reason,
-            detail.clone(),
-        )
-        .await?;
-        self.to_timeline(&mut tx, &c, version + 1, &step, now).await?;
+        self.save(tx, &c, id, version + 1, false, now).await?;
+        self.history(tx, id, now, actor_subject, &step, from, to, &t.reason, detail.clone())
+            .await?;
+        self.to_timeline(tx, &c, version + 1, &step, now).await?;
         events.push(NewEvent {
             kind: "feedback.case_transitioned",
             resource: c.name.clone(),
             payload: json!({ "case": c.name, "action": step, "from": from.as_str_name(), "to": to.as_str_name(), "by": actor_subject }),
         });
         let audit = actor.audit_entry(&format!("case.{step}"), &c.name, &t.reason, detail);
-        hcrm_kit::ledger::append(&mut tx, now, &[audit], &events).await?;
-        tx.commit().await?;
-        self.committed(!c.patient.is_empty());
-        self.get_case(id).await
+        hcrm_kit::ledger::append(tx, now, &[audit], &events).await?;
+        Ok(!c.patient.is_empty())
     }
 
     /// Hands a case to a new owner: explicit, with a reason, kept in the history.

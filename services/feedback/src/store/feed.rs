@@ -7,7 +7,7 @@ use super::Store;
 use super::cases::Actor;
 use hcrm_kit::ApiError;
 use hcrm_kit::db::col;
-use hcrm_proto::feedback::{Case, CaseKind, IntakeChannel, Severity};
+use hcrm_proto::feedback::{Case, CaseAction, CaseKind, Confirmation, ConfirmationSource, IntakeChannel, Severity};
 use hcrm_proto::types::Event;
 
 pub const FOLLOWUP_FEED: &str = "followup";
@@ -40,7 +40,68 @@ pub fn case_of_event(event: &Event) -> Option<(Case, String)> {
     Some((case, text("recorded_by")))
 }
 
+/// A complainant's answer on a confirmation call (`followup.case_confirmed`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confirmed {
+    pub case_id: String,
+    pub effective: bool,
+    pub note: String,
+    pub follow_up: String,
+    pub recorded_by: String,
+}
+
+pub fn confirmation_of_event(event: &Event) -> Option<Confirmed> {
+    if event.r#type != "followup.case_confirmed" {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(&event.payload_json).ok()?;
+    let text = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_string();
+    Some(Confirmed {
+        case_id: text("case").strip_prefix("cases/")?.to_string(),
+        effective: v.get("effective")?.as_bool()?,
+        note: text("note"),
+        follow_up: text("follow_up"),
+        recorded_by: text("recorded_by"),
+    })
+}
+
 impl Store {
+    /// Applies a confirmation call to its case: CONFIRM as the caller who made it. A case that
+    /// moved on meanwhile (staff confirmed, the complainant withdrew) is left as it is.
+    async fn confirm_from_call(&self, tx: &mut hcrm_kit::db::Tx, c: Confirmed) -> Result<bool, ApiError> {
+        let actor = Actor {
+            principal: hcrm_kit::auth::Principal {
+                subject: if c.recorded_by.is_empty() {
+                    "service:followup".into()
+                } else {
+                    c.recorded_by.clone()
+                },
+                roles: vec![],
+                department: None,
+            },
+            request_id: c.follow_up.clone(),
+        };
+        let t = crate::store::cases::Transition {
+            action: CaseAction::Confirm,
+            reason: format!("回访确认 confirmation call {}", c.follow_up),
+            confirmation: Some(Confirmation {
+                effective: c.effective,
+                note: c.note.chars().take(2000).collect(),
+                source: ConfirmationSource::FollowUp as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        match self.transition_in(tx, &actor, &c.case_id, t, |_| true).await {
+            Ok(outbox) => Ok(outbox),
+            Err(err @ (ApiError::FailedPrecondition(_) | ApiError::NotFound { .. })) => {
+                tracing::info!(case = %c.case_id, follow_up = %c.follow_up, error = %err, "confirmation call not applied");
+                Ok(false)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
     pub async fn cursor(&self, feed: &str) -> Result<i64, ApiError> {
         let row = sqlx::query("SELECT position FROM consumer_cursors WHERE feed = $1")
             .bind(feed)
@@ -65,7 +126,9 @@ impl Store {
             return Ok(false);
         }
         let mut opened = false;
-        if let Some((mut case, recorded_by)) = case_of_event(event)
+        if let Some(confirmed) = confirmation_of_event(event) {
+            opened = self.confirm_from_call(&mut tx, confirmed).await?;
+        } else if let Some((mut case, recorded_by)) = case_of_event(event)
             && self.case_of_source(&mut tx, &case.source).await?.is_none()
         {
             // The taxonomy is the hospital's: a call's complaint is filed under its last

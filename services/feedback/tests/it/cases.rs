@@ -5,6 +5,7 @@ use crate::helpers::*;
 use hcrm_kit::auth::Role;
 use hcrm_kit::time::to_timestamp;
 use hcrm_proto::feedback::*;
+use hcrm_proto::followup as fu;
 use hcrm_proto::patients::{InteractionKind, ListInteractionsRequest};
 use tonic::Code;
 
@@ -15,6 +16,7 @@ crate::both_backends!(
     duplicates_link_within_the_window,
     deadlines_skip_the_national_day_holiday,
     escalation_warns_then_escalates_twice,
+    a_confirmation_call_checks_the_fix,
 );
 
 async fn pdca_with_a_reopened_check(backend: TestBackend) {
@@ -337,5 +339,110 @@ async fn escalation_warns_then_escalates_twice(backend: TestBackend) {
     for level in 1..=3 {
         assert_eq!(level_of(&suite, level).len(), 1, "level {level}");
     }
+    suite.stop().await;
+}
+
+/// The open confirmation-call tasks followup made for `patient`, waited for.
+async fn confirmation_tasks(suite: &Suite, patient: &str, n: usize) -> Vec<fu::Task> {
+    eventually("confirmation call tasks", || async {
+        let tasks = suite
+            .followup()
+            .list_tasks(fu::ListTasksRequest {
+                view: fu::TaskView::All as i32,
+                patient: patient.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .tasks;
+        (tasks.len() == n).then_some(tasks)
+    })
+    .await
+}
+
+async fn record_call(
+    suite: &Suite,
+    task: &str,
+    fix_effective: Option<bool>,
+) -> Result<fu::FollowUpRecord, tonic::Status> {
+    suite
+        .followup()
+        .record_follow_up(fu::RecordFollowUpRequest {
+            task: task.into(),
+            record: Some(fu::FollowUpRecord {
+                channel: fu::Channel::Phone as i32,
+                outcome: fu::Outcome::Reached as i32,
+                content: "回访：询问候诊情况".into(),
+                fix_effective,
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn a_confirmation_call_checks_the_fix(backend: TestBackend) {
+    let suite = Suite::start(backend).await;
+    let patient = suite.patient("孙丽", "13800000051").await;
+    let c = open_case(&suite, Role::Guide, complaint(&patient, "outpatient")).await;
+    let n = c.name.as_str();
+    step(&suite, n, CaseAction::Assign, |r| r.assignee = "head-outpatient".into())
+        .await
+        .unwrap();
+    step(&suite, n, CaseAction::StartInvestigation, |_| {}).await.unwrap();
+    step(&suite, n, CaseAction::PlanActions, plan).await.unwrap();
+    step(&suite, n, CaseAction::Reply, reply).await.unwrap();
+    // Followup plans the call for the inspection group, due tomorrow.
+    let task = confirmation_tasks(&suite, &patient, 1).await.remove(0);
+    assert_eq!(task.assignee, "group:inspection");
+    assert!(task.purpose.contains(&c.number), "{}", task.purpose);
+    // The question must be answered on such a call, and only there.
+    assert_status(
+        record_call(&suite, &task.name, None).await,
+        Code::InvalidArgument,
+        Some("record.fix_effective"),
+    );
+    // Not fixed: the case goes back to the investigation.
+    let call = record_call(&suite, &task.name, Some(false)).await.unwrap();
+    let reopened = eventually("case reopened by the call", || async {
+        let c = suite
+            .cases(Role::Inspector)
+            .get_case(GetCaseRequest { name: c.name.clone() })
+            .await
+            .unwrap()
+            .into_inner();
+        (c.state == CaseState::Investigating as i32).then_some(c)
+    })
+    .await;
+    assert_eq!(reopened.reopen_count, 1);
+    let confirmation = reopened.confirmation.unwrap();
+    assert_eq!(
+        (confirmation.source, confirmation.effective),
+        (ConfirmationSource::FollowUp as i32, false)
+    );
+    assert_eq!(confirmation.confirmed_by, call.recorded_by);
+    // Fixed the second time: CONFIRMED, then closed as effective.
+    step(&suite, n, CaseAction::PlanActions, plan).await.unwrap();
+    step(&suite, n, CaseAction::Reply, reply).await.unwrap();
+    let second = confirmation_tasks(&suite, &patient, 2)
+        .await
+        .into_iter()
+        .find(|t| t.name != task.name)
+        .unwrap();
+    record_call(&suite, &second.name, Some(true)).await.unwrap();
+    eventually("case confirmed by the call", || async {
+        let c = suite
+            .cases(Role::Inspector)
+            .get_case(GetCaseRequest { name: c.name.clone() })
+            .await
+            .unwrap()
+            .into_inner();
+        (c.state == CaseState::Confirmed as i32).then_some(())
+    })
+    .await;
+    let closed = step(&suite, n, CaseAction::Close, |_| {}).await.unwrap();
+    assert_eq!(closed.resolution, Resolution::Effective as i32);
     suite.stop().await;
 }

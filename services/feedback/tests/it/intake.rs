@@ -256,6 +256,20 @@ async fn a_complaint_on_a_follow_up_call_opens_one_case(backend: TestBackend) {
         .into_inner()
         .tasks
         .remove(0);
+    // An ordinary call has no fix to confirm.
+    let wrong = followup
+        .record_follow_up(fu::RecordFollowUpRequest {
+            task: task.name.clone(),
+            record: Some(fu::FollowUpRecord {
+                channel: fu::Channel::Phone as i32,
+                outcome: fu::Outcome::Reached as i32,
+                fix_effective: Some(true),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await;
+    assert_status(wrong, Code::InvalidArgument, Some("record.fix_effective"));
     let record = followup
         .record_follow_up(fu::RecordFollowUpRequest {
             task: task.name.clone(),

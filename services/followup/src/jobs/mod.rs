@@ -7,7 +7,7 @@ mod send;
 pub use send::FollowupSender;
 
 use crate::store::Store;
-use crate::store::feed::{Effect, PATIENTS_FEED, discharge_plans};
+use crate::store::feed::{Effect, FEEDBACK_FEED, PATIENTS_FEED, discharge_plans};
 use futures::StreamExt;
 use hcrm_kit::ApiError;
 use hcrm_kit::peers::patients::Patients;
@@ -175,6 +175,67 @@ async fn decide(store: &Store, patients: &Patients, event: &Event) -> Result<Eff
         });
     }
     Ok(Effect::None)
+}
+
+/// Follows the feedback feed: a complainant who was replied to gets a call asking whether the
+/// fix worked (a one-task plan of origin COMPLAINT, due tomorrow, for the confirmation pool).
+/// Anonymous complainants and patients who may not be contacted get none: staff confirm those.
+pub struct ConfirmationRequests {
+    pub store: Store,
+    pub patients: Patients,
+    pub assignee: String,
+}
+
+impl hcrm_kit::peers::feed::Consumer for ConfirmationRequests {
+    async fn cursor(&self) -> Result<i64, ApiError> {
+        self.store.cursor(FEEDBACK_FEED).await
+    }
+
+    async fn apply(&self, event: Event) -> Result<(), ApiError> {
+        let effect = self.confirmation_plan(&event).await?;
+        self.store.apply_event(FEEDBACK_FEED, event.sequence, effect).await?;
+        Ok(())
+    }
+}
+
+impl ConfirmationRequests {
+    async fn confirmation_plan(&self, event: &Event) -> Result<Effect, ApiError> {
+        let payload: serde_json::Value = serde_json::from_str(&event.payload_json).unwrap_or_default();
+        let text = |key: &str| {
+            payload
+                .get(key)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let patient_id = text("patient").trim_start_matches("patients/").to_string();
+        if event.r#type != "feedback.confirmation_requested" || patient_id.is_empty() {
+            return Ok(Effect::None);
+        }
+        match self.patients.contact(&patient_id).await? {
+            Some(c) if c.reachable() => {}
+            _ => return Ok(Effect::None),
+        }
+        let plan = crate::store::plans::NewPlan {
+            patient_id,
+            template: None,
+            department: text("department"),
+            responsible: self.assignee.clone(),
+            origin: hcrm_proto::followup::PlanOrigin::Complaint,
+            anchor_at: self.store.now(),
+            // One plan per request: a case replied to again after a failed fix asks again.
+            source: format!("{}#{}", text("case"), event.sequence),
+            diagnoses: Vec::new(),
+            steps: vec![crate::store::plans::Step {
+                due_day: self.store.today() + 1,
+                window_days: 3,
+                channel: hcrm_proto::followup::Channel::Phone as i32,
+                purpose: format!("投诉处理回访 did the fix work? {} {}", text("number"), text("title")),
+                notify_patient: false,
+            }],
+        };
+        Ok(Effect::Plans(vec![plan]))
+    }
 }
 
 /// Queues tomorrow's reminders, every `poll_ms` (set-based and idempotent: cheap to repeat).

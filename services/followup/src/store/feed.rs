@@ -11,6 +11,8 @@ use hcrm_proto::followup::{PlanOrigin, Template};
 use serde_json::json;
 
 pub const PATIENTS_FEED: &str = "patients";
+/// The feedback feed: complaint confirmation requests.
+pub const FEEDBACK_FEED: &str = "feedback";
 
 /// What an event asks of this service, decided before the transaction (it may need calls).
 pub enum Effect {
@@ -93,7 +95,11 @@ impl Store {
                             roles: "integration".into(),
                             action: "plan.create".into(),
                             resource: name.clone(),
-                            reason: "discharge".into(),
+                            reason: match p.origin {
+                                PlanOrigin::Complaint => "complaint confirmation",
+                                _ => "discharge",
+                            }
+                            .into(),
                             request_id: p.source.clone(),
                             detail: json!({ "patient": p.patient_id, "source": p.source }),
                         };

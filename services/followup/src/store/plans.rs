@@ -85,10 +85,10 @@ fn plan_state(text: &str) -> PlanState {
 }
 
 fn origin_name(origin: PlanOrigin) -> &'static str {
-    if origin == PlanOrigin::Discharge {
-        "discharge"
-    } else {
-        "manual"
+    match origin {
+        PlanOrigin::Discharge => "discharge",
+        PlanOrigin::Complaint => "complaint",
+        PlanOrigin::Manual | PlanOrigin::Unspecified => "manual",
     }
 }
 
@@ -280,11 +280,11 @@ impl Store {
             department: col(row, "department")?,
             responsible: col(row, "responsible")?,
             state: plan_state(&col::<String>(row, "state")?) as i32,
-            origin: if col::<String>(row, "origin")? == "discharge" {
-                PlanOrigin::Discharge as i32
-            } else {
-                PlanOrigin::Manual as i32
-            },
+            origin: match col::<String>(row, "origin")?.as_str() {
+                "discharge" => PlanOrigin::Discharge,
+                "complaint" => PlanOrigin::Complaint,
+                _ => PlanOrigin::Manual,
+            } as i32,
             anchor_time: Some(to_timestamp(col(row, "anchor_at")?)),
             source: col(row, "source")?,
             diagnosis_codes: diagnoses

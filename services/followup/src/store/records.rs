@@ -73,6 +73,34 @@ impl Store {
             )
             .await?;
         let outcome = Outcome::try_from(record.outcome).unwrap_or(Outcome::Unspecified);
+        // A complaint confirmation call answers the case's question: did the fix work?
+        let confirms_case = if col::<String>(&plan, "origin")? == "complaint" {
+            let source: String = col(&plan, "source")?;
+            Some(source.split('#').next().unwrap_or_default().to_string())
+        } else {
+            None
+        };
+        match (&confirms_case, record.fix_effective) {
+            (Some(_), None) if outcome == Outcome::Reached => {
+                return Err(ApiError::invalid(
+                    "record.fix_effective",
+                    "is required on a complaint confirmation call: did the fix work?",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ApiError::invalid(
+                    "record.fix_effective",
+                    "only a complaint confirmation call answers it",
+                ));
+            }
+            (Some(_), Some(_)) if outcome != Outcome::Reached => {
+                return Err(ApiError::invalid(
+                    "record.fix_effective",
+                    "only a reached complainant can say whether the fix worked",
+                ));
+            }
+            _ => {}
+        }
         record.recovery_score = None;
         if let Some(score) = template
             .as_ref()
@@ -256,6 +284,22 @@ impl Store {
                     "department": department,
                     "channel": channel_name(record.channel),
                     "summary": record.complaint_summary,
+                    "occur_time": rfc3339(occur),
+                    "recorded_by": record.recorded_by,
+                }),
+            });
+        }
+        if let (Some(case), Some(effective)) = (&confirms_case, record.fix_effective) {
+            // Feedback confirms (or reopens) the case from this.
+            events.push(NewEvent {
+                kind: "followup.case_confirmed",
+                resource: name.clone(),
+                payload: json!({
+                    "case": case,
+                    "effective": effective,
+                    "note": record.content,
+                    "follow_up": name,
+                    "patient": record.patient,
                     "occur_time": rfc3339(occur),
                     "recorded_by": record.recorded_by,
                 }),
