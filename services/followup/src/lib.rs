@@ -147,10 +147,15 @@ pub async fn build(cfg: &Config, deps: Deps) -> anyhow::Result<Built> {
         hcrm_kit::idempotency::cleanup_job(store.db.clone()),
     ];
     if cfg.run_jobs {
-        jobs.push(jobs::feed_consumer(store.clone(), patients.clone()));
+        use hcrm_kit::peers::feed::{FEEDBACK, Feed, PATIENTS, consume};
+        let feed = Feed::new(TARGET, &patients_url, PATIENTS, deps.authenticator.clone())?;
+        let consumer = jobs::PatientEvents {
+            store: store.clone(),
+            patients: patients.clone(),
+        };
+        jobs.push(consume("patients", feed, jobs::PATIENT_EVENTS, consumer));
         let feedback_url = cfg.feedback_url.clone().unwrap_or_else(|| deps.self_url());
         if !feedback_url.is_empty() {
-            use hcrm_kit::peers::feed::{FEEDBACK, Feed, consume};
             let feed = Feed::new(TARGET, &feedback_url, FEEDBACK, deps.authenticator.clone())?;
             let consumer = jobs::ConfirmationRequests {
                 store: store.clone(),

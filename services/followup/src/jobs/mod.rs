@@ -8,70 +8,33 @@ pub use send::FollowupSender;
 
 use crate::store::Store;
 use crate::store::feed::{Effect, FEEDBACK_FEED, PATIENTS_FEED, discharge_plans};
-use futures::StreamExt;
 use hcrm_kit::ApiError;
 use hcrm_kit::peers::patients::Patients;
 use hcrm_kit::server::Job;
 use hcrm_proto::patients::InteractionKind;
 use hcrm_proto::types::Event;
 use std::time::Duration;
-use tokio::sync::watch;
-
-/// Sleeps `d` unless the process stops first; true when it stops.
-async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
-    let stopped = tokio::select! {
-        _ = tokio::time::sleep(d) => false,
-        _ = stop.wait_for(|s| *s) => true,
-    };
-    stopped || *stop.borrow()
-}
 
 /// Follows the patients feed from this service's cursor: discharges create plans, exam results
 /// queue notices, admissions are kept for readmission figures, a death or a do-not-contact
-/// request stops the patient's plans. Reconnects with backoff.
-pub fn feed_consumer(store: Store, patients: Patients) -> Job {
-    Box::new(move |mut stop| {
-        Box::pin(async move {
-            let mut failures = 0u32;
-            loop {
-                if *stop.borrow() {
-                    return;
-                }
-                match consume(&store, &patients, &mut stop).await {
-                    Ok(()) => failures = 0,
-                    Err(err) => {
-                        failures += 1;
-                        // The patients service starting later is normal: quiet at first.
-                        if failures > 3 {
-                            tracing::warn!(error = %err, failures, "patients feed interrupted; reconnecting");
-                        } else {
-                            tracing::debug!(error = %err, "patients feed not reachable yet");
-                        }
-                    }
-                }
-                let delay = Duration::from_millis(200 * 2u64.pow(failures.min(5)));
-                if pause(&mut stop, delay).await {
-                    return;
-                }
-            }
-        })
-    })
+/// request stops the patient's plans.
+pub struct PatientEvents {
+    pub store: Store,
+    pub patients: Patients,
 }
 
-async fn consume(store: &Store, patients: &Patients, stop: &mut watch::Receiver<bool>) -> Result<(), ApiError> {
-    let cursor = store.cursor(PATIENTS_FEED).await?;
-    let mut events = patients
-        .watch(cursor, &["interaction.recorded", "patient.updated", "patient.deleted"])
-        .await?;
-    loop {
-        let next = tokio::select! {
-            next = events.next() => next,
-            _ = stop.wait_for(|s| *s) => return Ok(()),
-        };
-        let Some(event) = next else { return Ok(()) };
-        let event = event.map_err(|s| ApiError::Unavailable(format!("patients feed: {}", s.message())))?;
-        let effect = decide(store, patients, &event).await?;
-        store.apply_event(PATIENTS_FEED, event.sequence, effect).await?;
+/// The patients feed's events this service acts on.
+pub const PATIENT_EVENTS: &[&str] = &["interaction.recorded", "patient.updated", "patient.deleted"];
+
+impl hcrm_kit::peers::feed::Consumer for PatientEvents {
+    async fn cursor(&self) -> Result<i64, ApiError> {
+        self.store.cursor(PATIENTS_FEED).await
+    }
+
+    async fn apply(&self, event: Event) -> Result<(), ApiError> {
+        let effect = decide(&self.store, &self.patients, &event).await?;
+        self.store.apply_event(PATIENTS_FEED, event.sequence, effect).await?;
+        Ok(())
     }
 }
 
@@ -248,7 +211,7 @@ pub fn reminder_planner(store: Store, poll_ms: u64) -> Job {
                     Ok(_) => {}
                     Err(err) => tracing::warn!(error = %err, "planning reminders failed"),
                 }
-                if pause(&mut stop, Duration::from_millis(poll_ms.max(100) * 10)).await {
+                if hcrm_kit::peers::feed::pause(&mut stop, Duration::from_millis(poll_ms.max(100) * 10)).await {
                     return;
                 }
             }
@@ -266,7 +229,7 @@ pub fn stats_rollup(store: Store, poll_ms: u64) -> Job {
                     Ok(_) => {}
                     Err(err) => tracing::warn!(error = %err, "rolling up statistics failed"),
                 }
-                if pause(&mut stop, Duration::from_millis(poll_ms.max(100) * 10)).await {
+                if hcrm_kit::peers::feed::pause(&mut stop, Duration::from_millis(poll_ms.max(100) * 10)).await {
                     return;
                 }
             }

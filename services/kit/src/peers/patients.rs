@@ -8,10 +8,8 @@ use crate::client::{Caller, lazy_channel};
 use crate::outbox::{Claimed, Outcome};
 use crate::time::parse_hhmm;
 use hcrm_proto::patients::patient_service_client::PatientServiceClient;
-use hcrm_proto::patients::{
-    GetPatientRequest, Interaction, InteractionKind, RecordInteractionRequest, WatchEventsRequest,
-};
-use hcrm_proto::types::{ContactChannel, Event};
+use hcrm_proto::patients::{GetPatientRequest, Interaction, InteractionKind, RecordInteractionRequest};
+use hcrm_proto::types::ContactChannel;
 use std::sync::Arc;
 use std::time::Duration;
 use tonic::Code;
@@ -120,24 +118,6 @@ impl Patients {
         }
     }
 
-    /// The patients feed after `after`, live.
-    pub async fn watch(&self, after: i64, types: &[&str]) -> Result<tonic::Streaming<Event>, ApiError> {
-        let mut request = self.caller.request(
-            WatchEventsRequest {
-                after_sequence: after,
-                types: types.iter().map(|t| t.to_string()).collect(),
-            },
-            CALL_TIMEOUT,
-        )?;
-        // A feed is long-lived: no deadline on the stream itself.
-        request.metadata_mut().remove("grpc-timeout");
-        self.client
-            .clone()
-            .watch_events(request)
-            .await
-            .map(|r| r.into_inner())
-            .map_err(call_error)
-    }
     /// Sends a `patients.timeline` delivery: writes its message, an entry as JSON, to the
     /// timeline of the patient it is addressed to (`patients/{id}`). The message holds `kind`
     /// (an `InteractionKind` name, `INTERACTION_KIND_COMPLAINT` or `complaint`; a follow-up when
