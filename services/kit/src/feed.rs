@@ -70,6 +70,34 @@ impl Ledger {
     }
 
     /// Appends one audit entry in its own transaction (denied attempts).
+    /// The scope in which the caller of `ctx` holds `perm` of `table`; a denial is written to
+    /// the audit log and answered PERMISSION_DENIED.
+    pub async fn authorize<P: PartialEq + std::fmt::Debug + Copy>(
+        &self,
+        ctx: &RequestContext,
+        table: &crate::auth::PermissionTable<P>,
+        perm: P,
+        method: &str,
+    ) -> Result<crate::auth::Scope, Status> {
+        match ctx.principal.authorize(table, perm) {
+            Ok(scope) => Ok(scope),
+            Err(err) => {
+                let entry = AuditEntry::new(
+                    ctx,
+                    "permission.denied",
+                    method,
+                    "",
+                    serde_json::json!({ "permission": format!("{perm:?}") }),
+                );
+                if let Err(audit_err) = self.audit_alone(entry).await {
+                    tracing::warn!(error = %audit_err, method, "could not audit a denied call");
+                }
+                tracing::info!(subject = %ctx.principal.subject, method, permission = ?perm, "permission denied");
+                Err(ctx.status(err))
+            }
+        }
+    }
+
     pub async fn audit_alone(&self, entry: AuditEntry) -> Result<(), ApiError> {
         ledger::append_alone(&self.db, crate::time::now_micros(), &[entry]).await?;
         self.changed();

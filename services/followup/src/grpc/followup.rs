@@ -1,7 +1,6 @@
 //! FollowupService.
 
 use super::deliveries;
-use super::templates::page;
 use super::{Api, request_key};
 use crate::domain::calendar::from_date;
 use crate::domain::chronic;
@@ -16,6 +15,7 @@ use hcrm_kit::ApiError;
 use hcrm_kit::auth::Scope;
 use hcrm_kit::feed::{Ledger, ServerStream};
 use hcrm_kit::paging::PageSize;
+use hcrm_kit::resource::page;
 use hcrm_kit::validate::Violations;
 use hcrm_proto::followup::followup_service_server::FollowupService;
 use hcrm_proto::followup::*;

@@ -8,11 +8,9 @@ use crate::permissions::{PERMISSIONS, Perm};
 use crate::store::Store;
 use hcrm_kit::ApiError;
 use hcrm_kit::auth::Scope;
-use hcrm_kit::ledger::AuditEntry;
 use hcrm_kit::paging::PageTokens;
 use hcrm_kit::peers::patients::Patients;
 use hcrm_kit::request::RequestContext;
-use serde_json::json;
 use tonic::{Request, Status};
 
 /// Shared state of the followup service's gRPC servers.
@@ -36,22 +34,8 @@ impl Api {
         method: &str,
     ) -> Result<(RequestContext, Scope), Status> {
         let ctx = RequestContext::of(request)?;
-        match ctx.principal.authorize(&PERMISSIONS, perm) {
-            Ok(scope) => Ok((ctx, scope)),
-            Err(err) => {
-                let entry = AuditEntry::new(
-                    &ctx,
-                    "permission.denied",
-                    method,
-                    "",
-                    json!({ "permission": format!("{perm:?}") }),
-                );
-                if let Err(audit_err) = self.store.ledger.audit_alone(entry).await {
-                    tracing::warn!(error = %audit_err, method, "could not audit a denied call");
-                }
-                Err(ctx.status(err))
-            }
-        }
+        let scope = self.store.ledger.authorize(&ctx, &PERMISSIONS, perm, method).await?;
+        Ok((ctx, scope))
     }
 }
 

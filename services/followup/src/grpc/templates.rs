@@ -6,6 +6,7 @@ use crate::permissions::Perm;
 use crate::store::parse_name;
 use hcrm_kit::ApiError;
 use hcrm_kit::paging::PageSize;
+use hcrm_kit::resource::page;
 use hcrm_kit::validate::Violations;
 use hcrm_proto::followup::template_service_server::TemplateService;
 use hcrm_proto::followup::*;
@@ -101,21 +102,4 @@ impl TemplateService for Api {
         };
         Ok(Response::new(run.await.map_err(|e| ctx.status(e))?))
     }
-}
-
-/// Cuts a page of `size` from `items` (fetched with one extra) and issues the next token.
-pub fn page<T, P: serde::Serialize>(
-    mut items: Vec<T>,
-    size: usize,
-    position: impl Fn(&T) -> P,
-    pages: &hcrm_kit::paging::PageTokens,
-    query: &str,
-) -> (Vec<T>, String) {
-    let more = items.len() > size;
-    items.truncate(size);
-    let token = match (more, items.last()) {
-        (true, Some(last)) => pages.issue(query, &position(last)),
-        _ => String::new(),
-    };
-    (items, token)
 }

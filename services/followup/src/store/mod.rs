@@ -19,6 +19,8 @@ use hcrm_kit::db::{Backend, Db, Tx};
 use hcrm_kit::feed::Ledger;
 use hcrm_kit::outbox::Outbox;
 
+pub use hcrm_kit::resource::{check_etag, decode, etag, parse_name};
+
 #[derive(Clone)]
 pub struct Store {
     pub db: Db,
@@ -82,41 +84,6 @@ impl Store {
             None => Ok(None),
         }
     }
-}
-
-/// The etag of a row version.
-pub fn etag(version: i64) -> String {
-    format!("\"{version}\"")
-}
-
-/// ABORTED unless `expected` is empty or matches the current version.
-pub fn check_etag(resource: &str, expected: &str, version: i64) -> Result<(), ApiError> {
-    if !expected.is_empty() && expected != etag(version) {
-        return Err(ApiError::Aborted(format!(
-            "{resource} was changed since it was read (etag {}); read it again and retry",
-            etag(version)
-        )));
-    }
-    Ok(())
-}
-
-/// The id part of a resource name `{collection}/{id}`.
-pub fn parse_name<'a>(field: &str, name: &'a str, collection: &str) -> Result<&'a str, ApiError> {
-    name.strip_prefix(collection)
-        .and_then(|rest| rest.strip_prefix('/'))
-        .filter(|id| !id.is_empty() && id.len() <= 64 && !id.contains('/'))
-        .ok_or_else(|| {
-            if name.is_empty() {
-                ApiError::invalid(field, "is required")
-            } else {
-                ApiError::invalid(field, format!("must look like {collection}/{{id}}"))
-            }
-        })
-}
-
-/// Decodes a stored protobuf document.
-pub fn decode<M: prost::Message + Default>(bytes: &[u8]) -> Result<M, ApiError> {
-    M::decode(bytes).map_err(ApiError::internal)
 }
 
 /// Appends a plan history entry.

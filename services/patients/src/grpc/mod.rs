@@ -9,10 +9,8 @@ use crate::permissions::{PERMISSIONS, Perm};
 use crate::store::Store;
 use hcrm_kit::ApiError;
 use hcrm_kit::auth::Scope;
-use hcrm_kit::ledger::AuditEntry;
 use hcrm_kit::paging::PageTokens;
 use hcrm_kit::request::RequestContext;
-use serde_json::json;
 use tonic::{Request, Status};
 
 /// Shared state of the patients service's gRPC servers.
@@ -40,23 +38,7 @@ impl Api {
 
     /// The scope in which the caller of `ctx` holds `perm`; a denial is audited.
     pub async fn check(&self, ctx: &RequestContext, perm: Perm, method: &str) -> Result<Scope, Status> {
-        match ctx.principal.authorize(&PERMISSIONS, perm) {
-            Ok(scope) => Ok(scope),
-            Err(err) => {
-                let entry = AuditEntry::new(
-                    ctx,
-                    "permission.denied",
-                    method,
-                    "",
-                    json!({ "permission": format!("{perm:?}") }),
-                );
-                if let Err(audit_err) = self.store.audit_alone(entry).await {
-                    tracing::warn!(error = %audit_err, method, "could not audit a denied call");
-                }
-                tracing::info!(subject = %ctx.principal.subject, method, permission = ?perm, "permission denied");
-                Err(ctx.status(err))
-            }
-        }
+        self.store.ledger.authorize(ctx, &PERMISSIONS, perm, method).await
     }
 }
 
