@@ -75,6 +75,11 @@ impl Suite {
     }
 
     pub async fn start_at(backend: TestBackend, now: i64) -> Suite {
+        Self::start_tuned(backend, now, |_| {}).await
+    }
+
+    /// A suite whose feedback configuration `tune` adjusts first.
+    pub async fn start_tuned(backend: TestBackend, now: i64, tune: fn(&mut hcrm_feedback::Config)) -> Suite {
         let (webhook_url, webhook) = webhook_receiver().await;
         let mut suite = Suite {
             patients_db: TestDatabase::new(backend).await.expect("patients database"),
@@ -102,7 +107,8 @@ impl Suite {
             },
             ..Default::default()
         };
-        let feedback = feedback_config(&suite.feedback_db, &suite.webhook_url);
+        let mut feedback = feedback_config(&suite.feedback_db, &suite.webhook_url);
+        tune(&mut feedback);
         let built = vec![
             hcrm_patients::build(&patients, deps.clone())
                 .await

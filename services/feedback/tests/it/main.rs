@@ -8,5 +8,6 @@ use hcrm_kit::both_backends;
 
 mod cases;
 mod intake;
+mod outage;
 mod reports;
 mod surveys;

@@ -1,0 +1,454 @@
+//! Load held (a program, not a test): `cargo bench --bench load`.
+//!
+//! The split topology as the production overlay runs it — patients, followup and feedback each
+//! its own release `hcrm serve` process on its own port, one PostgreSQL, configured by
+//! environment variables only — under a mixed workload on loopback:
+//!
+//! 1. **Sustainable**: `BENCH_CONCURRENCY` (16) clients back to back for `BENCH_LOAD_SECS` (60)
+//!    seconds; ops/s, p50/p99 and errors.
+//! 2. **Overload**: an open loop at 5× the rate phase 1 sustained, for the same time; each call
+//!    has a 2 s deadline. The excess must be shed fast with RESOURCE_EXHAUSTED/UNAVAILABLE while
+//!    the calls that are accepted keep their latency.
+//!
+//! Each process's resident memory is read at the half and at the end of each phase. The
+//! workload: 40% GetPatient, 15% SearchPatients, 15% CreatePatient, 15% CreateCase, 10%
+//! ListCases, 5% ListTasks. The processes run with `server.concurrency_limit` =
+//! `BENCH_LOAD_LIMIT` (64): the operating point of a pod with 8 database connections.
+
+mod common;
+
+use common::*;
+use hcrm_kit::auth::{Authenticator, Role};
+use hcrm_kit::client::Bearer;
+use hcrm_kit::testing::{TestBackend, TestDatabase};
+use hcrm_proto::feedback::case_service_client::CaseServiceClient;
+use hcrm_proto::feedback::{Case, CaseKind, CreateCaseRequest, IntakeChannel, ListCasesRequest};
+use hcrm_proto::followup::followup_service_client::FollowupServiceClient;
+use hcrm_proto::followup::{ListTasksRequest, TaskView};
+use hcrm_proto::patients::patient_service_client::PatientServiceClient;
+use hcrm_proto::patients::{CreatePatientRequest, GetPatientRequest, Patient, SearchPatientsRequest};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tonic::Code;
+use tonic::transport::Channel as GrpcChannel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hcrm");
+const SECRET: &str = "load-test-signing-secret-0123456789abcdef";
+
+struct Pod {
+    name: &'static str,
+    child: Child,
+    addr: String,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Pod {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(name: &'static str, env: &[(String, String)], port: u16) -> Pod {
+    let data = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    let child = Command::new(BIN)
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HCRM_TARGET", name)
+        .env("HCRM__DATA__DIR", data.path())
+        .env("HCRM__SERVER__GRPC_ADDR", &addr)
+        .env("HCRM__SERVER__ADMIN_ADDR", format!("127.0.0.1:{}", free_port()))
+        .envs(env.iter().cloned())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start hcrm");
+    Pod {
+        name,
+        child,
+        addr,
+        _data: data,
+    }
+}
+
+async fn serving(addr: &str) -> GrpcChannel {
+    let channel = GrpcChannel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_lazy();
+    let mut health = HealthClient::new(channel.clone());
+    let started = Instant::now();
+    loop {
+        if let Ok(r) = health.check(HealthCheckRequest { service: String::new() }).await
+            && r.into_inner().status == 1
+        {
+            return channel;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{addr} did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+type Authed = tonic::service::interceptor::InterceptedService<GrpcChannel, Bearer>;
+
+fn authed(channel: &GrpcChannel) -> Authed {
+    let token = Authenticator::hs256(SECRET)
+        .mint("load-guide", &[Role::Admin], None, 3600)
+        .unwrap();
+    tonic::service::interceptor::InterceptedService::new(channel.clone(), Bearer::new(&token).unwrap())
+}
+
+#[derive(Clone)]
+struct Clients {
+    patients: PatientServiceClient<Authed>,
+    followup: FollowupServiceClient<Authed>,
+    cases: CaseServiceClient<Authed>,
+    patient_names: Arc<Vec<String>>,
+}
+
+/// How one call ended.
+enum End {
+    Ok,
+    Shed,
+    Failed(Code),
+}
+
+impl Clients {
+    async fn call(&self, i: usize, deadline: Option<Duration>) -> End {
+        fn req<T>(m: T, deadline: Option<Duration>) -> tonic::Request<T> {
+            let mut r = tonic::Request::new(m);
+            if let Some(d) = deadline {
+                r.set_timeout(d);
+            }
+            r
+        }
+        let patient = &self.patient_names[i % self.patient_names.len()];
+        let result: Result<(), tonic::Status> = match i % 20 {
+            0..8 => self
+                .patients
+                .clone()
+                .get_patient(req(
+                    GetPatientRequest {
+                        name: patient.clone(),
+                        ..Default::default()
+                    },
+                    deadline,
+                ))
+                .await
+                .map(drop),
+            8..11 => self
+                .patients
+                .clone()
+                .search_patients(req(
+                    SearchPatientsRequest {
+                        query: "负载".into(),
+                        page_size: 10,
+                    },
+                    deadline,
+                ))
+                .await
+                .map(drop),
+            11..14 => self
+                .patients
+                .clone()
+                .create_patient(req(
+                    CreatePatientRequest {
+                        patient: Some(Patient {
+                            display_name: format!("负载{i}"),
+                            phones: vec![format!("139{:08}", i % 100_000_000)],
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                    deadline,
+                ))
+                .await
+                .map(drop),
+            14..17 => self
+                .cases
+                .clone()
+                .create_case(req(
+                    CreateCaseRequest {
+                        case: Some(Case {
+                            kind: CaseKind::Complaint as i32,
+                            channel: IntakeChannel::Hotline as i32,
+                            department: format!("dept-{}", i % 10),
+                            category: "waiting".into(),
+                            title: "候诊时间长".into(),
+                            description: "上午挂号，下午才看上".into(),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                    deadline,
+                ))
+                .await
+                .map(drop),
+            17..19 => self
+                .cases
+                .clone()
+                .list_cases(req(
+                    ListCasesRequest {
+                        open_only: true,
+                        page_size: 20,
+                        ..Default::default()
+                    },
+                    deadline,
+                ))
+                .await
+                .map(drop),
+            _ => self
+                .followup
+                .clone()
+                .list_tasks(req(
+                    ListTasksRequest {
+                        view: TaskView::All as i32,
+                        page_size: 20,
+                        ..Default::default()
+                    },
+                    deadline,
+                ))
+                .await
+                .map(drop),
+        };
+        match result {
+            Ok(()) => End::Ok,
+            Err(s) if matches!(s.code(), Code::ResourceExhausted | Code::Unavailable) => End::Shed,
+            Err(s) => End::Failed(s.code()),
+        }
+    }
+}
+
+/// What a phase saw.
+#[derive(Default)]
+struct Tally {
+    ok: Vec<Duration>,
+    shed: Vec<Duration>,
+    failed: Vec<Code>,
+}
+
+fn pick(v: &mut [Duration], q: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort();
+    v[((v.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1000.0
+}
+
+/// Resident memory of each process, now.
+fn memory(pods: &[Pod]) -> Vec<f64> {
+    pods.iter().map(|p| rss_mb(p.child.id())).collect()
+}
+
+struct Phase {
+    name: String,
+    wall: Duration,
+    tally: Tally,
+    half: Vec<f64>,
+    end: Vec<f64>,
+}
+
+/// Closed loop: `clients` back to back for `secs`.
+async fn sustained(clients: &Clients, concurrency: usize, secs: u64, pods: &[Pod]) -> Phase {
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let next = Arc::new(AtomicUsize::new(0));
+    let stop_at = Instant::now() + Duration::from_secs(secs);
+    let start = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (clients, tally, next) = (clients.clone(), tally.clone(), next.clone());
+            tokio::spawn(async move {
+                while Instant::now() < stop_at {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let t = Instant::now();
+                    let end = clients.call(i, None).await;
+                    let mut tally = tally.lock().unwrap();
+                    match end {
+                        End::Ok => tally.ok.push(t.elapsed()),
+                        End::Shed => tally.shed.push(t.elapsed()),
+                        End::Failed(code) => tally.failed.push(code),
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(secs / 2)).await;
+    let half = memory(pods);
+    for w in workers {
+        w.await.unwrap();
+    }
+    let end = memory(pods);
+    let tally = std::mem::take(&mut *tally.lock().unwrap());
+    Phase {
+        name: format!("sustained: {concurrency} clients back to back"),
+        wall: start.elapsed(),
+        tally,
+        half,
+        end,
+    }
+}
+
+/// Open loop: `rate` calls a second for `secs`, each with a 2 s deadline.
+async fn open_loop(clients: &Clients, rate: f64, secs: u64, pods: &[Pod]) -> Phase {
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let start = Instant::now();
+    let total = (rate * secs as f64) as usize;
+    let mut handles = Vec::with_capacity(total);
+    let mut half = Vec::new();
+    for i in 0..total {
+        let due = start + Duration::from_secs_f64(i as f64 / rate);
+        tokio::time::sleep_until(due.into()).await;
+        if half.is_empty() && start.elapsed() >= Duration::from_secs(secs / 2) {
+            half = memory(pods);
+        }
+        let (clients, tally) = (clients.clone(), tally.clone());
+        handles.push(tokio::spawn(async move {
+            let t = Instant::now();
+            let end = clients.call(1_000_000 + i, Some(Duration::from_secs(2))).await;
+            let mut tally = tally.lock().unwrap();
+            match end {
+                End::Ok => tally.ok.push(t.elapsed()),
+                End::Shed => tally.shed.push(t.elapsed()),
+                End::Failed(code) => tally.failed.push(code),
+            }
+        }));
+    }
+    let end = memory(pods);
+    for h in handles {
+        h.await.unwrap();
+    }
+    let tally = std::mem::take(&mut *tally.lock().unwrap());
+    Phase {
+        name: format!("overload: open loop at {rate:.0} calls/s"),
+        wall: start.elapsed(),
+        tally,
+        half,
+        end,
+    }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    // SAFETY: set before any other thread of this process reads the environment.
+    unsafe { std::env::set_var("HCRM_TEST_PG_DURABLE", "1") };
+    let concurrency = env_usize("BENCH_CONCURRENCY", 16);
+    let secs = env_usize("BENCH_LOAD_SECS", 60) as u64;
+    let limit = env_usize("BENCH_LOAD_LIMIT", 64);
+    runtime.block_on(async {
+        let dbs = [
+            TestDatabase::new(TestBackend::Postgres).await.unwrap(),
+            TestDatabase::new(TestBackend::Postgres).await.unwrap(),
+            TestDatabase::new(TestBackend::Postgres).await.unwrap(),
+        ];
+        let (pp, fp, bp) = (free_port(), free_port(), free_port());
+        let url = |p: u16| format!("http://127.0.0.1:{p}");
+        use base64::Engine;
+        let key = |b: u8| base64::engine::general_purpose::STANDARD.encode([b; 32]);
+        let env: Vec<(String, String)> = [
+            ("HCRM__PATIENTS__DATABASE_URL", dbs[0].url.clone()),
+            ("HCRM__FOLLOWUP__DATABASE_URL", dbs[1].url.clone()),
+            ("HCRM__FEEDBACK__DATABASE_URL", dbs[2].url.clone()),
+            ("HCRM__AUTH__HS256_SECRET", SECRET.to_string()),
+            ("HCRM__SECURITY__DATA_KEYS", format!("k1:{}", key(3))),
+            ("HCRM__SECURITY__INDEX_KEY", key(5)),
+            ("HCRM__TELEMETRY__LOG_LEVEL", "warn".to_string()),
+            ("HCRM__SERVER__CONCURRENCY_LIMIT", limit.to_string()),
+            ("HCRM__FOLLOWUP__PATIENTS_URL", url(pp)),
+            ("HCRM__FOLLOWUP__FEEDBACK_URL", url(bp)),
+            ("HCRM__FEEDBACK__PATIENTS_URL", url(pp)),
+            ("HCRM__FEEDBACK__FOLLOWUP_URL", url(fp)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let migrate = Command::new(BIN)
+            .arg("migrate")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().cloned())
+            .output()
+            .unwrap();
+        assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+        let pods = vec![
+            start("patients", &env, pp),
+            start("followup", &env, fp),
+            start("feedback", &env, bp),
+        ];
+        let channels = [
+            serving(&pods[0].addr).await,
+            serving(&pods[1].addr).await,
+            serving(&pods[2].addr).await,
+        ];
+        let idle = memory(&pods);
+        let mut patients = PatientServiceClient::new(authed(&channels[0]));
+        let mut names = Vec::new();
+        for i in 0..500 {
+            let p = patients
+                .create_patient(CreatePatientRequest {
+                    patient: Some(Patient {
+                        display_name: format!("负载患者{i}"),
+                        phones: vec![format!("137{i:08}")],
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            names.push(p.name);
+        }
+        let clients = Clients {
+            patients: PatientServiceClient::new(authed(&channels[0])),
+            followup: FollowupServiceClient::new(authed(&channels[1])),
+            cases: CaseServiceClient::new(authed(&channels[2])),
+            patient_names: Arc::new(names),
+        };
+        let first = sustained(&clients, concurrency, secs, &pods).await;
+        let rate = first.tally.ok.len() as f64 / first.wall.as_secs_f64();
+        let second = open_loop(&clients, rate * 5.0, secs, &pods).await;
+
+        println!(
+            "\nsplit topology: patients, followup, feedback as 3 processes on one PostgreSQL; \
+             server.concurrency_limit = {limit}; {secs} s per phase"
+        );
+        println!(
+            "\n| phase | ok/s | p50 ms | p99 ms | shed | shed p99 ms | other errors | memory at {}s → {}s (MB: patients, followup, feedback) |",
+            secs / 2,
+            secs
+        );
+        println!("|---|---:|---:|---:|---:|---:|---:|---|");
+        for mut p in [first, second] {
+            let ok = p.tally.ok.len() as f64 / p.wall.as_secs_f64();
+            let (p50, p99) = (pick(&mut p.tally.ok, 0.5), pick(&mut p.tally.ok, 0.99));
+            let shed_p99 = pick(&mut p.tally.shed, 0.99);
+            let mut codes: Vec<String> = p.tally.failed.iter().map(|c| format!("{c:?}")).collect();
+            codes.sort();
+            codes.dedup();
+            let mem = |v: &[f64]| v.iter().map(|m| format!("{m:.1}")).collect::<Vec<_>>().join(" / ");
+            println!(
+                "| {} | {ok:.0} | {p50:.1} | {p99:.1} | {} | {shed_p99:.1} | {} {} | {} → {} |",
+                p.name,
+                p.tally.shed.len(),
+                p.tally.failed.len(),
+                if codes.is_empty() { String::new() } else { format!("({})", codes.join(", ")) },
+                mem(&p.half),
+                mem(&p.end),
+            );
+        }
+        let names: Vec<&str> = pods.iter().map(|p| p.name).collect();
+        println!(
+            "\nidle memory before the load ({}): {}",
+            names.join(", "),
+            idle.iter().map(|m| format!("{m:.1} MB")).collect::<Vec<_>>().join(", ")
+        );
+    });
+}
