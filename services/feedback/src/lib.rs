@@ -200,7 +200,8 @@ pub async fn open_store(cfg: &Config, deps: &Deps) -> anyhow::Result<store::Stor
     db.migrate(&MIGRATIONS).await?;
     let tokens =
         hcrm_kit::crypto::BlindIndex::from_config(&deps.security, &deps.data.dir)?.derive("feedback-invitation");
-    store::Store::new(db, cfg, deps.clock.clone(), tokens)
+    let sealer = hcrm_kit::crypto::Sealer::from_config(&deps.security, &deps.data.dir)?;
+    store::Store::new(db, cfg, deps.clock.clone(), tokens, sealer)
 }
 
 /// Applies the migrations and returns (for `hcrm migrate`).

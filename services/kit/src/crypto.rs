@@ -105,6 +105,20 @@ impl Sealer {
     }
 }
 
+/// A protected value as most readers see it: the first `head` and last `tail` characters kept,
+/// the rest starred.
+pub fn mask(value: &str, head: usize, tail: usize) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    if chars.len() <= head + tail {
+        return "*".repeat(chars.len());
+    }
+    chars
+        .iter()
+        .enumerate()
+        .map(|(i, c)| if i < head || i >= chars.len() - tail { *c } else { '*' })
+        .collect()
+}
+
 /// Keyed hashes for exact-match lookups of protected values.
 #[derive(Clone)]
 pub struct BlindIndex {

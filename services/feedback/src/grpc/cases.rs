@@ -58,6 +58,10 @@ fn check_case(api: &Api, c: &Case, v: &mut Violations) {
     }
 }
 
+fn req_view(req: &GetCaseRequest) -> CaseView {
+    CaseView::try_from(req.view).unwrap_or_default()
+}
+
 /// NOT_FOUND for a case outside a scoped caller's department: it does not exist for them.
 fn visible(scope: &Scope, c: Case) -> Result<Case, ApiError> {
     if scope.covers(&c.department) {
@@ -171,8 +175,17 @@ impl CaseService for Api {
 
     async fn get_case(&self, request: Request<GetCaseRequest>) -> Result<Response<Case>, Status> {
         let (ctx, scope) = self.authorize(&request, Perm::CaseRead, "GetCase").await?;
+        let full = req_view(request.get_ref()) == CaseView::Full;
+        if full {
+            // The complainant's contact in clear is for staff who work cases.
+            self.authorize(&request, Perm::CaseWork, "GetCase(FULL)").await?;
+        }
         let req = request.into_inner();
         let run = async {
+            let mut v = Violations::new();
+            v.enum_value::<CaseView>("view", req.view, false);
+            v.text("access_reason", &req.access_reason, full, 256);
+            v.finish()?;
             let c = if req.name.starts_with("cases/") {
                 self.store.get_case(parse_name("name", &req.name, "cases")?).await?
             } else if req.name.len() == 9 && req.name.as_bytes()[4] == b'-' {
@@ -183,7 +196,12 @@ impl CaseService for Api {
                     "must be cases/{id} or a confirmation number like FK7Q-2M9D",
                 ));
             };
-            visible(&scope, c)
+            let c = visible(&scope, c)?;
+            if !full {
+                return Ok(c);
+            }
+            let id = c.name.trim_start_matches("cases/").to_string();
+            self.store.get_case_full(&actor(&ctx), &id, &req.access_reason).await
         };
         run.await.map(Response::new).map_err(|e| ctx.status(e))
     }

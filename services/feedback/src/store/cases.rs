@@ -7,6 +7,7 @@ use crate::domain::sla;
 use crate::domain::workflow::{self, action_name, allowed, is_open};
 use hcrm_kit::ApiError;
 use hcrm_kit::auth::Principal;
+use hcrm_kit::crypto::mask;
 use hcrm_kit::db::{Sql, Tx, Value, col};
 use hcrm_kit::ledger::{AuditEntry, NewEvent};
 use hcrm_kit::outbox::NewDelivery;
@@ -103,7 +104,22 @@ impl Store {
 
     /// A case as callers see it: the document plus what is computed now.
     fn case_of(&self, row: &AnyRow) -> Result<Case, ApiError> {
+        self.case_with_contact(row, false)
+    }
+
+    /// A case with the complainant's contact masked, or in clear when `full`.
+    fn case_with_contact(&self, row: &AnyRow, full: bool) -> Result<Case, ApiError> {
         let mut c: Case = decode(&col::<Vec<u8>>(row, "body")?)?;
+        let sealed: String = col(row, "contact_sealed")?;
+        if !sealed.is_empty() {
+            let id: String = col(row, "id")?;
+            let plain = self.sealer.open(&sealed, id.as_bytes()).map_err(ApiError::internal)?;
+            let contact: serde_json::Value = serde_json::from_slice(&plain).map_err(ApiError::internal)?;
+            let text = |k: &str| contact.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_string();
+            let (name, phone) = (text("name"), text("phone"));
+            c.contact_name = if full { name } else { mask(&name, 1, 0) };
+            c.contact_phone = if full { phone } else { mask(&phone, 3, 4) };
+        }
         let kind = CaseKind::try_from(c.kind).unwrap_or_default();
         let state = CaseState::try_from(c.state).unwrap_or_default();
         c.sla_state = sla::state(&self.sla_clock(row)?, self.rules.warn_before_micros) as i32;
@@ -127,13 +143,23 @@ impl Store {
         doc.etag.clear();
         doc.allowed_actions.clear();
         doc.sla_state = 0;
+        // The complainant's contact is personal data: sealed in its own column at intake, never
+        // in the document (so it is not rewritten, or leaked, by later steps).
+        doc.contact_name.clear();
+        doc.contact_phone.clear();
+        let contact_sealed = if c.contact_name.is_empty() && c.contact_phone.is_empty() {
+            String::new()
+        } else {
+            let plain = json!({ "name": c.contact_name, "phone": c.contact_phone }).to_string();
+            self.sealer.seal(plain.as_bytes(), id.as_bytes())
+        };
         let state = CaseState::try_from(c.state).unwrap_or_default();
         let micros = |t: &Option<prost_types::Timestamp>| t.as_ref().and_then(hcrm_kit::time::from_timestamp);
         let sql = if insert {
             "INSERT INTO cases (id, number, kind, channel, patient_id, department, category, severity, state, is_open, \
              owner, assignee, resolution, source, reopen_count, response_due, resolution_due, first_response_at, closed_at, \
-             escalation_level, linked_to, month, body, version, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, 0, $20, $21, $22, $23, $24, $24)"
+             escalation_level, linked_to, month, body, version, created_at, updated_at, contact_sealed) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, 0, $20, $21, $22, $23, $24, $24, $25)"
         } else {
             "UPDATE cases SET number = $2, kind = $3, channel = $4, patient_id = $5, department = $6, category = $7, \
              severity = $8, state = $9, is_open = $10, owner = $11, assignee = $12, resolution = $13, source = $14, \
@@ -141,7 +167,7 @@ impl Store {
              linked_to = $20, month = $21, body = $22, version = $23, updated_at = $24 WHERE id = $1"
         };
         let created = micros(&c.create_time).unwrap_or(now);
-        sqlx::query(sql)
+        let mut query = sqlx::query(sql)
             .bind(id)
             .bind(&c.number)
             .bind(c.kind as i64)
@@ -165,20 +191,21 @@ impl Store {
             .bind(self.cal.month_of(created) as i64)
             .bind(doc.encode_to_vec())
             .bind(version)
-            .bind(now)
-            .execute(&mut **tx)
-            .await
-            .map_err(|e| {
-                // Two intakes of one source racing: the second is told which case exists.
-                if insert && !c.source.is_empty() && hcrm_kit::error::is_unique_violation(&e) {
-                    ApiError::AlreadyExists {
-                        what: format!("a case for source {}", c.source),
-                        existing: "the case opened from it (ListCases)".into(),
-                    }
-                } else {
-                    e.into()
+            .bind(now);
+        if insert {
+            query = query.bind(&contact_sealed);
+        }
+        query.execute(&mut **tx).await.map_err(|e| {
+            // Two intakes of one source racing: the second is told which case exists.
+            if insert && !c.source.is_empty() && hcrm_kit::error::is_unique_violation(&e) {
+                ApiError::AlreadyExists {
+                    what: format!("a case for source {}", c.source),
+                    existing: "the case opened from it (ListCases)".into(),
                 }
-            })?;
+            } else {
+                e.into()
+            }
+        })?;
         Ok(())
     }
 
@@ -363,6 +390,24 @@ impl Store {
         self.case_of(&row)
     }
 
+    /// A case with the complainant's contact in clear; the read is audited with its reason.
+    pub async fn get_case_full(&self, actor: &Actor, id: &str, reason: &str) -> Result<Case, ApiError> {
+        let row = sqlx::query("SELECT * FROM cases WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.db.pool)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("cases/{id}")))?;
+        let c = self.case_with_contact(&row, true)?;
+        let entry = actor.audit_entry(
+            "case.read_contact",
+            &c.name,
+            reason,
+            json!({ "fields": ["contact_name", "contact_phone"] }),
+        );
+        self.ledger.audit_alone(entry).await?;
+        Ok(c)
+    }
+
     pub async fn get_case_by_number(&self, number: &str) -> Result<Case, ApiError> {
         let row = sqlx::query("SELECT * FROM cases WHERE number = $1")
             .bind(number.to_ascii_uppercase())
@@ -519,7 +564,6 @@ impl Store {
                     payload: json!({
                         "case": c.name, "number": c.number, "patient": c.patient, "department": c.department,
                         "title": c.title, "reply": reply.text, "replied_by": actor_subject,
-                        "contact_phone": if c.patient.is_empty() { c.contact_phone.as_str() } else { "" },
                     }),
                 });
                 c.reply = Some(reply);

@@ -50,10 +50,18 @@ pub struct Store {
     pub rules: Arc<Rules>,
     /// Derives invitation tokens from their ids (the token itself is never stored).
     token_key: [u8; 32],
+    /// Seals complainants' contact details.
+    pub sealer: hcrm_kit::crypto::Sealer,
 }
 
 impl Store {
-    pub fn new(db: Db, cfg: &crate::Config, clock: Clock, token_key: [u8; 32]) -> anyhow::Result<Self> {
+    pub fn new(
+        db: Db,
+        cfg: &crate::Config,
+        clock: Clock,
+        token_key: [u8; 32],
+        sealer: hcrm_kit::crypto::Sealer,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
             ledger: Ledger::new(db.clone()),
             outbox: Outbox::new(db.clone(), clock.clone()),
@@ -76,6 +84,7 @@ impl Store {
                 department_heads: cfg.department_heads.clone(),
             }),
             token_key,
+            sealer,
         })
     }
 

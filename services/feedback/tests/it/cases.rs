@@ -31,7 +31,10 @@ async fn pdca_with_a_reopened_check(backend: TestBackend) {
     // The confirmation number finds it too.
     let by_number = suite
         .cases(Role::Inspector)
-        .get_case(GetCaseRequest { name: c.number.clone() })
+        .get_case(GetCaseRequest {
+            name: c.number.clone(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -254,6 +257,7 @@ async fn duplicates_link_within_the_window(backend: TestBackend) {
     let dup = cases
         .get_case(GetCaseRequest {
             name: second.name.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -409,7 +413,10 @@ async fn a_confirmation_call_checks_the_fix(backend: TestBackend) {
     let reopened = eventually("case reopened by the call", || async {
         let c = suite
             .cases(Role::Inspector)
-            .get_case(GetCaseRequest { name: c.name.clone() })
+            .get_case(GetCaseRequest {
+                name: c.name.clone(),
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner();
@@ -435,7 +442,10 @@ async fn a_confirmation_call_checks_the_fix(backend: TestBackend) {
     eventually("case confirmed by the call", || async {
         let c = suite
             .cases(Role::Inspector)
-            .get_case(GetCaseRequest { name: c.name.clone() })
+            .get_case(GetCaseRequest {
+                name: c.name.clone(),
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner();

@@ -10,6 +10,7 @@ use tonic::Code;
 crate::both_backends!(
     bad_cases_name_their_fields_and_write_nothing,
     roles_and_department_scopes,
+    a_complainants_contact_is_sealed_and_masked,
     a_complaint_on_a_follow_up_call_opens_one_case,
 );
 
@@ -84,6 +85,7 @@ async fn bad_cases_name_their_fields_and_write_nothing(backend: TestBackend) {
         cases
             .get_case(GetCaseRequest {
                 name: "cases/nope".into(),
+                ..Default::default()
             })
             .await,
         Code::NotFound,
@@ -93,13 +95,19 @@ async fn bad_cases_name_their_fields_and_write_nothing(backend: TestBackend) {
         cases
             .get_case(GetCaseRequest {
                 name: "ZZZZ-ZZZZ".into(),
+                ..Default::default()
             })
             .await,
         Code::NotFound,
         None,
     );
     assert_status(
-        cases.get_case(GetCaseRequest { name: "hello".into() }).await,
+        cases
+            .get_case(GetCaseRequest {
+                name: "hello".into(),
+                ..Default::default()
+            })
+            .await,
         Code::InvalidArgument,
         Some("name"),
     );
@@ -130,6 +138,7 @@ async fn roles_and_department_scopes(backend: TestBackend) {
     assert_status(
         head.get_case(GetCaseRequest {
             name: surgery.name.clone(),
+            ..Default::default()
         })
         .await,
         Code::NotFound,
@@ -158,6 +167,7 @@ async fn roles_and_department_scopes(backend: TestBackend) {
         gateway
             .get_case(GetCaseRequest {
                 name: card.name.clone(),
+                ..Default::default()
             })
             .await,
         Code::PermissionDenied,
@@ -315,6 +325,72 @@ async fn a_complaint_on_a_follow_up_call_opens_one_case(backend: TestBackend) {
             .count("SELECT position FROM consumer_cursors WHERE feed = 'followup'")
             .await
             > 0
+    );
+    suite.stop().await;
+}
+
+async fn a_complainants_contact_is_sealed_and_masked(backend: TestBackend) {
+    let suite = Suite::start(backend).await;
+    let mut c = complaint("", "outpatient");
+    c.contact_name = "匿名女士".into();
+    c.contact_phone = "13800000002".into();
+    let c = open_case(&suite, Role::Guide, c).await;
+    assert_eq!(
+        (c.contact_name.as_str(), c.contact_phone.as_str()),
+        ("匿***", "138****0002")
+    );
+    // Sealed in its own column; not in the document.
+    assert_eq!(
+        suite
+            .count("SELECT COUNT(*) FROM cases WHERE contact_sealed LIKE 'k1:%'")
+            .await,
+        1
+    );
+    let get = |view: CaseView, reason: &str| GetCaseRequest {
+        name: c.name.clone(),
+        view: view as i32,
+        access_reason: reason.into(),
+    };
+    let listed = suite
+        .cases(Role::Inspector)
+        .list_cases(ListCasesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .cases;
+    assert_eq!(listed[0].contact_phone, "138****0002");
+    assert_status(
+        suite.cases(Role::Guide).get_case(get(CaseView::Full, "回电")).await,
+        Code::PermissionDenied,
+        None,
+    );
+    assert_status(
+        suite.cases(Role::Inspector).get_case(get(CaseView::Full, "")).await,
+        Code::InvalidArgument,
+        Some("access_reason"),
+    );
+    let full = suite
+        .cases(Role::Inspector)
+        .get_case(get(CaseView::Full, "回电告知处理结果"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (full.contact_name.as_str(), full.contact_phone.as_str()),
+        ("匿名女士", "13800000002")
+    );
+    // Steps later do not lose it.
+    let after = step(&suite, &c.name, CaseAction::Assign, |r| {
+        r.assignee = "head-outpatient".into()
+    })
+    .await
+    .unwrap();
+    assert_eq!(after.contact_phone, "138****0002");
+    assert_eq!(
+        suite
+            .count("SELECT COUNT(*) FROM audit_log WHERE action = 'case.read_contact'")
+            .await,
+        1
     );
     suite.stop().await;
 }

@@ -178,7 +178,10 @@ async fn a_low_rating_opens_a_case_for_the_department(backend: TestBackend) {
     assert!(r.case.starts_with("cases/"), "{r:?}");
     let c = suite
         .cases(Role::Inspector)
-        .get_case(GetCaseRequest { name: r.case.clone() })
+        .get_case(GetCaseRequest {
+            name: r.case.clone(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();

@@ -60,18 +60,7 @@ pub fn check_bank_card(number: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Keeps the first `head` and last `tail` characters and stars the rest.
-pub fn mask(value: &str, head: usize, tail: usize) -> String {
-    let chars: Vec<char> = value.chars().collect();
-    if chars.len() <= head + tail {
-        return "*".repeat(chars.len());
-    }
-    chars
-        .iter()
-        .enumerate()
-        .map(|(i, c)| if i < head || i >= chars.len() - tail { *c } else { '*' })
-        .collect()
-}
+pub use hcrm_kit::crypto::mask;
 
 #[cfg(test)]
 mod tests {
