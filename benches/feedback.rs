@@ -339,7 +339,7 @@ fn main() {
     runtime.block_on(async {
         let mut rows = Vec::new();
         echo_ceiling(&mut rows).await;
-        for name in backends.split(',') {
+        for name in backends.split(',').filter(|n| !n.trim().is_empty()) {
             let backend = match name.trim() {
                 "sqlite" => TestBackend::Sqlite,
                 "postgres" => TestBackend::Postgres,

@@ -22,7 +22,7 @@ pub fn check_etag(resource: &str, expected: &str, version: i64) -> Result<(), Ap
 pub fn parse_name<'a>(field: &str, name: &'a str, collection: &str) -> Result<&'a str, ApiError> {
     name.strip_prefix(collection)
         .and_then(|rest| rest.strip_prefix('/'))
-        .filter(|id| !id.is_empty() && id.len() <= 64 && !id.contains('/'))
+        .filter(|id| !id.is_empty() && id.len() <= 64 && !id.contains('/') && !id.chars().any(char::is_control))
         .ok_or_else(|| {
             if name.is_empty() {
                 ApiError::invalid(field, "is required")
@@ -63,6 +63,7 @@ mod tests {
     fn names_and_etags() {
         assert_eq!(parse_name("name", "cases/abc", "cases").unwrap(), "abc");
         assert!(parse_name("name", "cases/a/b", "cases").is_err());
+        assert!(parse_name("name", "cases/a\0b", "cases").is_err());
         assert!(
             parse_name("name", "", "cases")
                 .unwrap_err()

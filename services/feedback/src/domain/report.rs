@@ -87,7 +87,7 @@ pub fn markdown(r: &MonthlyReport, min_group_size: i64) -> String {
     let _ = writeln!(out, "| 指标 Figure | 本月 This month | 上月 Last month | 变化 Change |");
     let _ = writeln!(out, "|---|---|---|---|");
     change_row(&mut out, "满意度 Satisfaction", r.satisfaction, "%");
-    change_row(&mut out, "评价数 Ratings", r.responses, "");
+    change_row(&mut out, "答卷 Responses", r.responses, "");
     change_row(&mut out, "投诉 Complaints", r.complaints, "");
     change_row(&mut out, "建议 Suggestions", r.suggestions, "");
     change_row(&mut out, "表扬 Praise", r.praise, "");
@@ -106,7 +106,7 @@ pub fn markdown(r: &MonthlyReport, min_group_size: i64) -> String {
         r.missed_deadlines
     );
     let _ = writeln!(out, "## 各维度满意度 Satisfaction by dimension\n");
-    let _ = writeln!(out, "| 维度 Dimension | 评价数 Ratings | 满意度 Satisfied | 95% CI |");
+    let _ = writeln!(out, "| 维度 Dimension | 答卷 Responses | 满意度 Satisfied | 95% CI |");
     let _ = writeln!(out, "|---|---|---|---|");
     for d in &r.dimensions {
         let dim = dimension_name(Dimension::try_from(d.dimension).unwrap_or_default());
@@ -122,11 +122,11 @@ pub fn markdown(r: &MonthlyReport, min_group_size: i64) -> String {
     }
     let _ = writeln!(out, "\n## 满意度最低的科室 Departments with the lowest satisfaction\n");
     if r.worst_departments.is_empty() {
-        let _ = writeln!(out, "No department had {min_group_size} or more ratings.");
+        let _ = writeln!(out, "No department had {min_group_size} or more responses.");
     } else {
         let _ = writeln!(
             out,
-            "| 科室 Department | 评价数 Ratings | 满意度 Satisfied | 投诉 Complaints |"
+            "| 科室 Department | 答卷 Responses | 满意度 Satisfied | 投诉 Complaints |"
         );
         let _ = writeln!(out, "|---|---|---|---|");
         for d in &r.worst_departments {

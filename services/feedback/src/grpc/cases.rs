@@ -62,12 +62,13 @@ fn req_view(req: &GetCaseRequest) -> CaseView {
     CaseView::try_from(req.view).unwrap_or_default()
 }
 
-/// NOT_FOUND for a case outside a scoped caller's department: it does not exist for them.
-fn visible(scope: &Scope, c: Case) -> Result<Case, ApiError> {
+/// NOT_FOUND for a case outside a scoped caller's department: it does not exist for them
+/// (answered with what they asked for, not the case's name).
+fn visible(scope: &Scope, c: Case, asked: &str) -> Result<Case, ApiError> {
     if scope.covers(&c.department) {
         Ok(c)
     } else {
-        Err(ApiError::not_found(c.name))
+        Err(ApiError::not_found(asked))
     }
 }
 
@@ -176,10 +177,12 @@ impl CaseService for Api {
     async fn get_case(&self, request: Request<GetCaseRequest>) -> Result<Response<Case>, Status> {
         let (ctx, scope) = self.authorize(&request, Perm::CaseRead, "GetCase").await?;
         let full = req_view(request.get_ref()) == CaseView::Full;
-        if full {
-            // The complainant's contact in clear is for staff who work cases.
-            self.authorize(&request, Perm::CaseWork, "GetCase(FULL)").await?;
-        }
+        // The complainant's contact in clear is for staff who work cases, where they work them.
+        let scope = if full {
+            self.authorize(&request, Perm::CaseWork, "GetCase(FULL)").await?.1
+        } else {
+            scope
+        };
         let req = request.into_inner();
         let run = async {
             let mut v = Violations::new();
@@ -196,7 +199,7 @@ impl CaseService for Api {
                     "must be cases/{id} or a confirmation number like FK7Q-2M9D",
                 ));
             };
-            let c = visible(&scope, c)?;
+            let c = visible(&scope, c, &req.name)?;
             if !full {
                 return Ok(c);
             }
@@ -215,6 +218,7 @@ impl CaseService for Api {
                 v.enum_value::<CaseState>(&format!("states[{i}]"), *s, true);
             }
             department(&mut v, "department", &req.department, false);
+            subject(&mut v, "owner", &req.owner, false);
             v.enum_value::<CaseKind>("kind", req.kind, false);
             v.enum_value::<SlaState>("sla_state", req.sla_state, false);
             if !req.patient.is_empty() && parse_name("patient", &req.patient, "patients").is_err() {
@@ -318,7 +322,7 @@ impl CaseService for Api {
         let req = request.into_inner();
         let run = async {
             let id = parse_name("name", &req.name, "cases")?;
-            visible(&scope, self.store.get_case(id).await?)?;
+            visible(&scope, self.store.get_case(id).await?, &req.name)?;
             Ok(ListCaseHistoryResponse {
                 entries: self.store.case_history(id).await?,
             })

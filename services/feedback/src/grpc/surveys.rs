@@ -191,7 +191,7 @@ impl SurveyService for Api {
         &self,
         request: Request<ListInvitationsRequest>,
     ) -> Result<Response<ListInvitationsResponse>, Status> {
-        let (ctx, _) = self.authorize(&request, Perm::SurveyRead, "ListInvitations").await?;
+        let (ctx, scope) = self.authorize(&request, Perm::SurveyRead, "ListInvitations").await?;
         let req = request.into_inner();
         let run = async {
             let id = parse_name("questionnaire", &req.questionnaire, "questionnaires")?;
@@ -202,7 +202,12 @@ impl SurveyService for Api {
             let size = PageSize::STANDARD.resolve("page_size", req.page_size)?;
             let query = format!("invitations:{id}:{}", req.state);
             let before: Option<(i64, String)> = position(&self.pages, &query, &req.page_token)?;
-            let rows = self.store.list_invitations(id, state, before, size + 1).await?;
+            // A scoped reader sees only their department's invitations.
+            let department = super::scoped_department(&scope);
+            let rows = self
+                .store
+                .list_invitations(id, state, department.as_deref(), before, size + 1)
+                .await?;
             let (rows, next_page_token) = page(
                 rows,
                 size,

@@ -558,14 +558,17 @@ impl Store {
                 let mut reply = t.reply.clone().unwrap_or_default();
                 reply.reply_time = Some(to_timestamp(now));
                 detail = json!({ "channel": reply.channel });
-                events.push(NewEvent {
-                    kind: "feedback.confirmation_requested",
-                    resource: c.name.clone(),
-                    payload: json!({
-                        "case": c.name, "number": c.number, "patient": c.patient, "department": c.department,
-                        "title": c.title, "reply": reply.text, "replied_by": actor_subject,
-                    }),
-                });
+                // Only a complaint has a fix for the complainant to confirm.
+                if kind == CaseKind::Complaint {
+                    events.push(NewEvent {
+                        kind: "feedback.confirmation_requested",
+                        resource: c.name.clone(),
+                        payload: json!({
+                            "case": c.name, "number": c.number, "patient": c.patient, "department": c.department,
+                            "title": c.title, "reply": reply.text, "replied_by": actor_subject,
+                        }),
+                    });
+                }
                 c.reply = Some(reply);
             }
             CaseAction::Confirm => {

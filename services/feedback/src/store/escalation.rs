@@ -10,7 +10,7 @@ use hcrm_kit::db::col;
 use hcrm_kit::ledger::NewEvent;
 use hcrm_kit::outbox::NewDelivery;
 use hcrm_kit::time::rfc3339;
-use hcrm_proto::feedback::{Case, CaseState};
+use hcrm_proto::feedback::{Case, CaseKind, CaseState};
 use serde_json::json;
 
 /// The level a case should be at now: 0 none, 1 warn the owner, 2 department head, 3 director.
@@ -27,16 +27,17 @@ pub fn level_due(now: i64, due: i64, warn_before: i64, again: i64) -> i32 {
 }
 
 impl Store {
-    /// One escalation pass; returns how many notices it queued.
+    /// One escalation pass over open complaints; returns how many notices it queued.
     pub async fn escalate(&self) -> Result<u64, ApiError> {
         let now = self.now();
         let warn = self.rules.warn_before_micros;
         let rows = sqlx::query(
-            "SELECT id, body, escalation_level, first_response_at, response_due, resolution_due, version FROM cases \
-             WHERE is_open = 1 AND escalation_level < 3 \
+            "SELECT id, escalation_level, first_response_at, response_due, resolution_due FROM cases \
+             WHERE is_open = 1 AND kind = $2 AND escalation_level < 3 \
              AND (CASE WHEN first_response_at IS NULL THEN response_due ELSE resolution_due END) <= $1",
         )
         .bind(now + warn)
+        .bind(CaseKind::Complaint as i64)
         .fetch_all(&self.db.pool)
         .await?;
         let mut queued = 0;
@@ -50,12 +51,14 @@ impl Store {
             if target <= level {
                 continue;
             }
-            let c: Case = super::decode(&col::<Vec<u8>>(&row, "body")?)?;
             let mut tx = self.db.begin_write().await?;
-            // Guarded: a replica that got here first wins; the other queues nothing.
-            let raised = sqlx::query(
-                "UPDATE cases SET escalation_level = $1 WHERE id = $2 AND escalation_level = $3 AND is_open = 1",
-            )
+            // Guarded on what was read: a replica that got here first, or a first response
+            // given meanwhile (a new pending deadline), makes this a no-op.
+            let guard = if responded { "IS NOT NULL" } else { "IS NULL" };
+            let raised = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE cases SET escalation_level = $1 WHERE id = $2 AND escalation_level = $3 AND is_open = 1 \
+                 AND first_response_at {guard}"
+            )))
             .bind(target as i64)
             .bind(&id)
             .bind(level as i64)
@@ -65,58 +68,66 @@ impl Store {
             if raised == 0 {
                 continue;
             }
-            let deadline = if responded { "resolution" } else { "response" };
-            let recipient = match target {
-                1 => c.owner.clone(),
-                2 => self.department_head(&c.department),
-                _ => self.rules.director.clone(),
-            };
-            let message = json!({
-                "case": c.name, "number": c.number, "title": c.title, "department": c.department,
-                "owner": c.owner, "level": target, "deadline": deadline, "due_time": rfc3339(due),
-                "overdue": now >= due,
-            });
-            self.outbox
-                .enqueue(
-                    &mut tx,
-                    NewDelivery {
-                        id: format!("escalation-{id}-{deadline}-{target}"),
-                        kind: "feedback.escalation",
-                        recipient: recipient.clone(),
-                        department: c.department.clone(),
-                        reference: c.name.clone(),
-                        message: message.clone(),
-                        not_before: now,
-                        source_at: Some(due),
-                    },
-                )
+            // The case as it is now (owner after any hand-over).
+            let body = sqlx::query("SELECT body FROM cases WHERE id = $1")
+                .bind(&id)
+                .fetch_one(&mut *tx)
                 .await?;
-            let state = CaseState::try_from(c.state).unwrap_or_default();
-            let actor = Actor::service();
-            sqlx::query(
-                "INSERT INTO case_history (case_id, at, actor, action, from_state, to_state, reason, detail) \
-                 VALUES ($1, $2, $3, 'escalate', $4, $4, $5, $6)",
-            )
-            .bind(&id)
-            .bind(now)
-            .bind(&actor.principal.subject)
-            .bind(state as i64)
-            .bind(format!(
-                "{deadline} deadline {}",
-                if now >= due { "missed" } else { "near" }
-            ))
-            .bind(json!({ "level": target, "to": recipient, "deadline": deadline }).to_string())
-            .execute(&mut *tx)
-            .await?;
-            let event = NewEvent {
-                kind: "feedback.case_escalated",
-                resource: c.name.clone(),
-                payload: message,
-            };
-            hcrm_kit::ledger::append(&mut tx, now, &[], &[event]).await?;
+            let c: Case = super::decode(&col::<Vec<u8>>(&body, "body")?)?;
+            let deadline = if responded { "resolution" } else { "response" };
+            // Every level passed is told, in order: after downtime the head hears it too.
+            for step in level + 1..=target {
+                let recipient = match step {
+                    1 => c.owner.clone(),
+                    2 => self.department_head(&c.department),
+                    _ => self.rules.director.clone(),
+                };
+                let message = json!({
+                    "case": c.name, "number": c.number, "title": c.title, "department": c.department,
+                    "owner": c.owner, "level": step, "deadline": deadline, "due_time": rfc3339(due),
+                    "overdue": now >= due,
+                });
+                self.outbox
+                    .enqueue(
+                        &mut tx,
+                        NewDelivery {
+                            id: format!("escalation-{id}-{deadline}-{step}"),
+                            kind: "feedback.escalation",
+                            recipient: recipient.clone(),
+                            department: c.department.clone(),
+                            reference: c.name.clone(),
+                            message: message.clone(),
+                            not_before: now,
+                            source_at: Some(due),
+                        },
+                    )
+                    .await?;
+                let state = CaseState::try_from(c.state).unwrap_or_default();
+                sqlx::query(
+                    "INSERT INTO case_history (case_id, at, actor, action, from_state, to_state, reason, detail) \
+                     VALUES ($1, $2, $3, 'escalate', $4, $4, $5, $6)",
+                )
+                .bind(&id)
+                .bind(now)
+                .bind(&Actor::service().principal.subject)
+                .bind(state as i64)
+                .bind(format!(
+                    "{deadline} deadline {}",
+                    if now >= due { "missed" } else { "near" }
+                ))
+                .bind(json!({ "level": step, "to": recipient, "deadline": deadline }).to_string())
+                .execute(&mut *tx)
+                .await?;
+                let event = NewEvent {
+                    kind: "feedback.case_escalated",
+                    resource: c.name.clone(),
+                    payload: message,
+                };
+                hcrm_kit::ledger::append(&mut tx, now, &[], &[event]).await?;
+                queued += 1;
+            }
             tx.commit().await?;
             self.committed(true);
-            queued += 1;
         }
         Ok(queued)
     }

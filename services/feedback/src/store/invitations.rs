@@ -193,11 +193,15 @@ impl Store {
         &self,
         questionnaire_id: &str,
         state: InvitationState,
+        department: Option<&str>,
         before: Option<(i64, String)>,
         limit: usize,
     ) -> Result<Vec<(Invitation, i64)>, ApiError> {
         let mut sql = Sql::new("SELECT * FROM invitations WHERE questionnaire_id = ");
         sql.bind(Value::Text(questionnaire_id.into()));
+        if let Some(d) = department {
+            sql.push(" AND department = ").bind(Value::Text(d.into()));
+        }
         match state {
             InvitationState::Answered => {
                 sql.push(" AND answered = 1");

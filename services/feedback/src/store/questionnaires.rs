@@ -159,7 +159,15 @@ impl Store {
         let draft: Vec<u8> = col(&row, "draft")?;
         let next = col::<i64>(&row, "latest_version")? + 1;
         // Publishing an unchanged draft again would make two identical versions.
-        if next > 1 && self.questionnaire_version(id, next - 1).await.ok().as_deref() == Some(draft.as_slice()) {
+        let previous =
+            sqlx::query("SELECT body FROM questionnaire_versions WHERE questionnaire_id = $1 AND version = $2")
+                .bind(id)
+                .bind(next - 1)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| col::<Vec<u8>>(&r, "body"))
+                .transpose()?;
+        if previous.as_deref() == Some(draft.as_slice()) {
             return Err(ApiError::FailedPrecondition(format!(
                 "the draft is the same as version {}; change it before publishing again",
                 next - 1

@@ -16,13 +16,17 @@ use std::collections::BTreeMap;
 /// Counts of one group of ratings.
 #[derive(Debug, Clone, Copy, Default)]
 struct Tally {
+    /// Ratings.
     n: i64,
     satisfied: i64,
     total: i64,
+    /// Answers (survey responses, counter ratings) the ratings come from; across dimensions a
+    /// lower bound (the most of any one dimension), which is what small-group suppression needs.
+    respondents: i64,
 }
 
 impl Tally {
-    fn add(&mut self, other: Tally) {
+    fn add_ratings(&mut self, other: Tally) {
         self.n += other.n;
         self.satisfied += other.satisfied;
         self.total += other.total;
@@ -42,7 +46,7 @@ struct CaseTimes {
 impl Store {
     async fn tallies(&self, from: i32, to: i32, department: Option<&str>) -> Result<Tallies, ApiError> {
         let mut sql = Sql::new(
-            "SELECT month, department, dimension, COUNT(*) AS n, \
+            "SELECT month, department, dimension, COUNT(*) AS n, COUNT(DISTINCT source) AS respondents, \
              CAST(SUM(CASE WHEN score >= 4 THEN 1 ELSE 0 END) AS BIGINT) AS satisfied, CAST(SUM(score) AS BIGINT) AS total \
              FROM ratings WHERE month >= ",
         );
@@ -63,28 +67,39 @@ impl Store {
                 n: col(r, "n")?,
                 satisfied: col(r, "satisfied")?,
                 total: col(r, "total")?,
+                respondents: col(r, "respondents")?,
             };
-            // Each group also counts towards its department's, its dimension's and the month's total.
-            for key in [
-                (month, dept.clone(), dim),
-                (month, dept.clone(), 0),
-                (month, String::new(), dim),
-                (month, String::new(), 0),
-            ] {
-                out.entry(key).or_default().add(t);
-            }
+            // Each group also counts towards its department's, its dimension's and the month's
+            // total. Departments are disjoint (respondents add up); dimensions are not (the same
+            // answer rates several), so a department's respondents are its largest dimension's.
+            out.insert((month, dept.clone(), dim), t);
+            let department = out.entry((month, dept.clone(), 0)).or_default();
+            department.add_ratings(t);
+            department.respondents = department.respondents.max(t.respondents);
+            let dimension = out.entry((month, String::new(), dim)).or_default();
+            dimension.add_ratings(t);
+            dimension.respondents += t.respondents;
+            out.entry((month, String::new(), 0)).or_default().add_ratings(t);
+        }
+        let per_department: Vec<(i32, i64)> = out
+            .iter()
+            .filter(|((_, dept, dim), _)| !dept.is_empty() && *dim == 0)
+            .map(|((month, _, _), t)| (*month, t.respondents))
+            .collect();
+        for (month, respondents) in per_department {
+            out.entry((month, String::new(), 0)).or_default().respondents += respondents;
         }
         Ok(out)
     }
 
     fn cell(&self, month: i32, department: &str, dimension: i32, t: Tally) -> SatisfactionCell {
         let min = self.rules.min_group_size;
-        if t.n < min {
+        if t.respondents < min || t.n == 0 {
             return SatisfactionCell {
                 month: format_month(month),
                 department: department.into(),
                 dimension,
-                responses: t.n,
+                responses: t.respondents,
                 suppressed: true,
                 ..Default::default()
             };
@@ -94,7 +109,7 @@ impl Store {
             month: format_month(month),
             department: department.into(),
             dimension,
-            responses: t.n,
+            responses: t.respondents,
             satisfied_percent: round1(t.satisfied as f64 * 100.0 / t.n as f64),
             ci_low,
             ci_high,
@@ -125,6 +140,7 @@ impl Store {
         sql.bind(Value::Int(from as i64))
             .push(" AND month <= ")
             .bind(Value::Int(to as i64));
+        sql.push(" AND kind = ").bind(Value::Int(CaseKind::Complaint as i64));
         sql.push(" AND state <> ").bind(Value::Int(CaseState::Linked as i64));
         if let Some(d) = department {
             sql.push(" AND department = ").bind(Value::Text(d.into()));
@@ -160,6 +176,7 @@ impl Store {
              AND (CASE WHEN first_response_at IS NULL THEN response_due ELSE resolution_due END) <= ",
         );
         sql.bind(Value::Int(self.now()));
+        sql.push(" AND kind = ").bind(Value::Int(CaseKind::Complaint as i64));
         if let Some(d) = department {
             sql.push(" AND department = ").bind(Value::Text(d.into()));
         }
@@ -219,7 +236,7 @@ impl Store {
         let tallies = self.tallies(prev, month, None).await?;
         let total = |m: i32| tallies.get(&(m, String::new(), 0)).copied().unwrap_or_default();
         let satisfied = |t: Tally| {
-            if t.n >= self.rules.min_group_size {
+            if t.respondents >= self.rules.min_group_size && t.n > 0 {
                 round1(t.satisfied as f64 * 100.0 / t.n as f64)
             } else {
                 0.0
@@ -270,11 +287,11 @@ impl Store {
         let mut worst_departments: Vec<DepartmentFigures> = tallies
             .iter()
             .filter(|((m, dept, dim), t)| {
-                *m == month && !dept.is_empty() && *dim == 0 && t.n >= self.rules.min_group_size
+                *m == month && !dept.is_empty() && *dim == 0 && t.respondents >= self.rules.min_group_size
             })
             .map(|((_, dept, _), t)| DepartmentFigures {
                 department: dept.clone(),
-                responses: t.n,
+                responses: t.respondents,
                 satisfied_percent: satisfied(*t),
                 complaints: by_department.get(dept).copied().unwrap_or_default(),
             })
@@ -294,7 +311,7 @@ impl Store {
         let mut report = MonthlyReport {
             month: this_label,
             satisfaction: Some(change(satisfied(total(month)), satisfied(total(prev)))),
-            responses: Some(change(total(month).n as f64, total(prev).n as f64)),
+            responses: Some(change(total(month).respondents as f64, total(prev).respondents as f64)),
             complaints: Some(kind_change(CaseKind::Complaint)),
             suggestions: Some(kind_change(CaseKind::Suggestion)),
             praise: Some(kind_change(CaseKind::Praise)),

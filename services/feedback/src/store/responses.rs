@@ -222,7 +222,7 @@ impl Store {
             kind: "feedback.survey_answered",
             resource: name.clone(),
             payload: json!({
-                "response": name, "questionnaire": response.questionnaire, "version": version, "patient": patient,
+                "response": name, "questionnaire": response.questionnaire, "version": version,
                 "department": department, "score": score, "case": case_name,
                 "free_text": response.answers.iter().filter(|a| !a.text.is_empty()).count(),
             }),

@@ -46,13 +46,13 @@ pub struct Suite {
 }
 
 /// The feedback configuration of the tests: webhook notifier, fast loops, China's 2025 National
-/// Day holiday with its make-up days, small groups so reports show figures.
+/// Day holiday with its make-up days, groups of 3 answers or more shown in reports.
 pub fn feedback_config(db: &TestDatabase, webhook_url: &str) -> hcrm_feedback::Config {
     hcrm_feedback::Config {
         database_url: Some(Secret::new(db.url.clone())),
         holidays: vec!["2025-10-01..2025-10-08".into()],
         workdays: vec!["2025-09-28".into(), "2025-10-11".into()],
-        min_group_size: 5,
+        min_group_size: 3,
         notifier: NotifierConfig {
             kind: "webhook".into(),
             webhook_url: webhook_url.into(),

@@ -217,6 +217,38 @@ async fn roles_and_department_scopes(backend: TestBackend) {
             .iter()
             .any(|c| c.code == "fees" && c.name_zh == "收费问题")
     );
+    // A department head lists only their department's survey invitations.
+    let q = published(&suite).await;
+    let patient = suite.patient("周七", "13800000061").await;
+    invite(&suite, &q.name, std::slice::from_ref(&patient), "card", false).await;
+    invite(&suite, &q.name, std::slice::from_ref(&patient), "surgery", false).await;
+    let mut head_surveys = hcrm_proto::feedback::survey_service_client::SurveyServiceClient::new(
+        suite.authed(Role::DepartmentHead, Some("card")),
+    );
+    let listed = head_surveys
+        .list_invitations(ListInvitationsRequest {
+            questionnaire: q.name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .invitations;
+    assert_eq!(
+        listed.iter().map(|i| i.department.as_str()).collect::<Vec<_>>(),
+        vec!["card"]
+    );
+    // Another department's case by its number: NOT_FOUND that names only what was asked.
+    let status = assert_status(
+        head.get_case(GetCaseRequest {
+            name: surgery.number.clone(),
+            ..Default::default()
+        })
+        .await,
+        Code::NotFound,
+        None,
+    );
+    assert!(!status.message().contains(&surgery.name), "{}", status.message());
     // Denials are audited.
     assert!(
         suite

@@ -25,6 +25,10 @@ async fn monthly_report_compares_two_months(backend: TestBackend) {
     let suite = Suite::start_at(backend, may).await;
     let q = published(&suite).await;
     let p = suite.patient("患者", "13800000031").await;
+    // April: two answers about eye, a group too small to show.
+    suite.clock.set(START - 45 * DAY);
+    answer_many(&suite, &q.name, &p, "eye", &[(5, 5), (4, 4)]).await;
+    suite.clock.set(may);
     // May: card 3 of 6 ratings satisfied (4 or 5); surgery 6 of 6.
     answer_many(&suite, &q.name, &p, "card", &[(5, 4), (3, 3), (4, 3)]).await;
     answer_many(&suite, &q.name, &p, "surgery", &[(5, 5), (4, 5), (5, 4)]).await;
@@ -66,8 +70,9 @@ async fn monthly_report_compares_two_months(backend: TestBackend) {
     assert_eq!(
         report.worst_departments.len(),
         1,
-        "surgery had no June answers; card had 6"
+        "surgery had no June answers; card had 3"
     );
+    assert_eq!(report.responses.unwrap().current, 3.0, "answers, not ratings");
     assert_eq!(report.worst_departments[0].department, "card");
     assert_eq!(report.top_categories[0].category, "waiting");
     assert_eq!(
@@ -80,7 +85,7 @@ async fn monthly_report_compares_two_months(backend: TestBackend) {
         report.markdown
     );
     assert!(
-        report.markdown.contains("| card | 6 | 83.3% | 1 |"),
+        report.markdown.contains("| card | 3 | 83.3% | 1 |"),
         "{}",
         report.markdown
     );
@@ -88,7 +93,7 @@ async fn monthly_report_compares_two_months(backend: TestBackend) {
     let cells = suite
         .reports(Role::Auditor)
         .get_satisfaction_report(GetSatisfactionReportRequest {
-            from_month: "2026-05".into(),
+            from_month: "2026-04".into(),
             to_month: "2026-06".into(),
             department: String::new(),
         })
@@ -103,11 +108,18 @@ async fn monthly_report_compares_two_months(backend: TestBackend) {
             .cloned()
             .unwrap_or_else(|| panic!("no cell {month} {dept} {dim:?} in {cells:?}"))
     };
-    // Three attitude ratings of card in May: fewer than 5, no figure.
-    let small = cell("2026-05", "card", Dimension::Attitude);
-    assert!(small.suppressed && small.satisfied_percent == 0.0 && small.responses == 3);
+    // Two answers about eye in April: fewer than 3, no figure, neither per dimension nor in all.
+    for dim in [Dimension::Attitude, Dimension::Unspecified] {
+        let small = cell("2026-04", "eye", dim);
+        assert!(
+            small.suppressed && small.satisfied_percent == 0.0 && small.responses == 2,
+            "{small:?}"
+        );
+    }
+    // Three card answers in May are enough; six answers (12 ratings) in the month.
+    assert!(!cell("2026-05", "card", Dimension::Attitude).suppressed);
     let may_all = cell("2026-05", "", Dimension::Unspecified);
-    assert_eq!((may_all.responses, may_all.satisfied_percent), (12, 75.0));
+    assert_eq!((may_all.responses, may_all.satisfied_percent), (6, 75.0));
     assert!(may_all.ci_low < 75.0 && may_all.ci_high > 75.0);
 
     let complaints = suite
