@@ -270,8 +270,8 @@ async fn monthly_bench(rows: &mut Vec<Row>) -> String {
     .await
     .unwrap();
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO ratings (source, month, department, dimension, score) \
-         SELECT 'responses/r' || g, {month}, 'dept-' || (g % 30), d, 1 + (g + d * 7) % 5 \
+        "INSERT INTO ratings (source, month, department, dimension, score, per_dimension, per_answer) \
+         SELECT 'responses/r' || g, {month}, 'dept-' || (g % 30), d, 1 + (g + d * 7) % 5, 1, (d = 1)::int \
          FROM generate_series(1, $1) AS g, (VALUES (1), (2), (6)) AS dims(d)"
     )))
     .bind(responses)

@@ -20,8 +20,7 @@ struct Tally {
     n: i64,
     satisfied: i64,
     total: i64,
-    /// Answers (survey responses, counter ratings) the ratings come from; across dimensions a
-    /// lower bound (the most of any one dimension), which is what small-group suppression needs.
+    /// Answers (survey responses, counter ratings) the ratings come from.
     respondents: i64,
 }
 
@@ -46,7 +45,8 @@ struct CaseTimes {
 impl Store {
     async fn tallies(&self, from: i32, to: i32, department: Option<&str>) -> Result<Tallies, ApiError> {
         let mut sql = Sql::new(
-            "SELECT month, department, dimension, COUNT(*) AS n, COUNT(DISTINCT source) AS respondents, \
+            "SELECT month, department, dimension, COUNT(*) AS n, CAST(SUM(per_dimension) AS BIGINT) AS respondents, \
+             CAST(SUM(per_answer) AS BIGINT) AS answers, \
              CAST(SUM(CASE WHEN score >= 4 THEN 1 ELSE 0 END) AS BIGINT) AS satisfied, CAST(SUM(score) AS BIGINT) AS total \
              FROM ratings WHERE month >= ",
         );
@@ -69,25 +69,18 @@ impl Store {
                 total: col(r, "total")?,
                 respondents: col(r, "respondents")?,
             };
-            // Each group also counts towards its department's, its dimension's and the month's
-            // total. Departments are disjoint (respondents add up); dimensions are not (the same
-            // answer rates several), so a department's respondents are its largest dimension's.
+            // Each answer has one per_answer row (in some dimension) and one per_dimension row
+            // per dimension it rates: both sum exactly over departments and dimensions.
+            let answers: i64 = col(r, "answers")?;
             out.insert((month, dept.clone(), dim), t);
-            let department = out.entry((month, dept.clone(), 0)).or_default();
-            department.add_ratings(t);
-            department.respondents = department.respondents.max(t.respondents);
+            for key in [(month, dept.clone(), 0), (month, String::new(), 0)] {
+                let all = out.entry(key).or_default();
+                all.add_ratings(t);
+                all.respondents += answers;
+            }
             let dimension = out.entry((month, String::new(), dim)).or_default();
             dimension.add_ratings(t);
             dimension.respondents += t.respondents;
-            out.entry((month, String::new(), 0)).or_default().add_ratings(t);
-        }
-        let per_department: Vec<(i32, i64)> = out
-            .iter()
-            .filter(|((_, dept, dim), _)| !dept.is_empty() && *dim == 0)
-            .map(|((month, _, _), t)| (*month, t.respondents))
-            .collect();
-        for (month, respondents) in per_department {
-            out.entry((month, String::new(), 0)).or_default().respondents += respondents;
         }
         Ok(out)
     }

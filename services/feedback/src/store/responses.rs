@@ -52,15 +52,19 @@ impl Store {
         department: &str,
         ratings: &[(Dimension, i32)],
     ) -> Result<(), ApiError> {
-        for (dimension, score) in ratings {
+        let mut seen = std::collections::HashSet::new();
+        for (i, (dimension, score)) in ratings.iter().enumerate() {
             sqlx::query(
-                "INSERT INTO ratings (source, month, department, dimension, score) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO ratings (source, month, department, dimension, score, per_dimension, per_answer) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(source)
             .bind(month as i64)
             .bind(department)
             .bind(*dimension as i64)
             .bind(*score as i64)
+            .bind(i64::from(seen.insert(*dimension as i32)))
+            .bind(i64::from(i == 0))
             .execute(&mut **tx)
             .await?;
         }
