@@ -381,3 +381,34 @@ pub async fn webhook_receiver() -> (String, Receiver) {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (url, state)
 }
+
+/// The dependencies of a service under test: HS256 tokens signed with `secret`, fixed data and
+/// index keys, data (keys, SQLite files) under `dir`, the test's clock.
+pub fn test_deps(
+    secret: &str,
+    dir: &Path,
+    clock: crate::clock::Clock,
+    self_addr: std::net::SocketAddr,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) -> crate::deps::Deps {
+    use crate::secret::Secret;
+    use base64::Engine;
+    let key = |b: u8| base64::engine::general_purpose::STANDARD.encode([b; 32]);
+    crate::deps::Deps {
+        authenticator: std::sync::Arc::new(crate::auth::Authenticator::hs256(secret)),
+        data: crate::config::DataConfig {
+            dir: dir.to_path_buf(),
+            max_connections: 8,
+            acquire_timeout_secs: 10,
+        },
+        security: crate::config::SecurityConfig {
+            data_keys: Some(Secret::new(format!("k1:{}", key(7)))),
+            active_key_id: None,
+            index_key: Some(Secret::new(key(9))),
+        },
+        server: crate::config::ServerConfig::default(),
+        stopping,
+        clock,
+        self_addr,
+    }
+}

@@ -4,7 +4,7 @@
 use hcrm_kit::auth::{Authenticator, Role};
 pub use hcrm_kit::client::Bearer;
 use hcrm_kit::clock::Clock;
-use hcrm_kit::config::{DataConfig, SecurityConfig, ServerConfig};
+use hcrm_kit::config::ServerConfig;
 use hcrm_kit::deps::Deps;
 use hcrm_kit::notify::NotifierConfig;
 use hcrm_kit::outbox::DeliveryConfig;
@@ -129,25 +129,8 @@ impl Suite {
     }
 
     fn deps(&self, listener: &tokio::net::TcpListener, stopping: tokio::sync::watch::Receiver<bool>) -> Deps {
-        use base64::Engine;
-        let key = |b: u8| base64::engine::general_purpose::STANDARD.encode([b; 32]);
-        Deps {
-            authenticator: Arc::new(Authenticator::hs256(SECRET)),
-            data: DataConfig {
-                dir: self.data_dir.path().to_path_buf(),
-                max_connections: 8,
-                acquire_timeout_secs: 10,
-            },
-            security: SecurityConfig {
-                data_keys: Some(Secret::new(format!("k1:{}", key(7)))),
-                active_key_id: None,
-                index_key: Some(Secret::new(key(9))),
-            },
-            server: ServerConfig::default(),
-            stopping,
-            clock: self.clock.clone(),
-            self_addr: listener.local_addr().unwrap(),
-        }
+        let addr = listener.local_addr().unwrap();
+        hcrm_kit::testing::test_deps(SECRET, self.data_dir.path(), self.clock.clone(), addr, stopping)
     }
 
     pub fn token(&self, role: Role, department: Option<&str>) -> String {

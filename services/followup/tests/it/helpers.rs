@@ -4,7 +4,7 @@
 use hcrm_kit::auth::{Authenticator, Role};
 pub use hcrm_kit::client::Bearer;
 use hcrm_kit::clock::Clock;
-use hcrm_kit::config::{DataConfig, SecurityConfig, ServerConfig};
+use hcrm_kit::config::ServerConfig;
 use hcrm_kit::deps::Deps;
 use hcrm_kit::notify::NotifierConfig;
 use hcrm_kit::secret::Secret;
@@ -17,7 +17,6 @@ use hcrm_proto::followup::template_service_client::TemplateServiceClient;
 use hcrm_proto::followup::*;
 use hcrm_proto::patients::patient_service_client::PatientServiceClient;
 use hcrm_proto::patients::{CreatePatientRequest, Interaction, InteractionKind, Patient, RecordInteractionRequest};
-use std::sync::Arc;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel as GrpcChannel;
 
@@ -103,25 +102,8 @@ impl Suite {
     }
 
     pub fn deps(&self, listener: &tokio::net::TcpListener, stopping: tokio::sync::watch::Receiver<bool>) -> Deps {
-        use base64::Engine;
-        let key = |b: u8| base64::engine::general_purpose::STANDARD.encode([b; 32]);
-        Deps {
-            authenticator: Arc::new(Authenticator::hs256(SECRET)),
-            data: DataConfig {
-                dir: self.data_dir.path().to_path_buf(),
-                max_connections: 8,
-                acquire_timeout_secs: 10,
-            },
-            security: SecurityConfig {
-                data_keys: Some(Secret::new(format!("k1:{}", key(7)))),
-                active_key_id: None,
-                index_key: Some(Secret::new(key(9))),
-            },
-            server: ServerConfig::default(),
-            stopping,
-            clock: self.clock.clone(),
-            self_addr: listener.local_addr().unwrap(),
-        }
+        let addr = listener.local_addr().unwrap();
+        hcrm_kit::testing::test_deps(SECRET, self.data_dir.path(), self.clock.clone(), addr, stopping)
     }
 
     /// Starts a server with patients (when `patients`) and/or followup (`Some(jobs)`), the
