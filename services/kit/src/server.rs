@@ -26,6 +26,39 @@ use tracing::Instrument;
 /// A background job of a service; it stops when the receiver turns `true`.
 pub type Job = Box<dyn FnOnce(watch::Receiver<bool>) -> BoxFuture<'static, ()> + Send>;
 
+/// Sleeps `d` unless the process stops first; true when it stops.
+pub async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
+    let stopped = tokio::select! {
+        _ = tokio::time::sleep(d) => false,
+        _ = stop.wait_for(|s| *s) => true,
+    };
+    stopped || *stop.borrow()
+}
+
+/// A job that runs `pass` every `every` until the process stops; a pass that did something
+/// (returns more than 0) is logged, a failed one is logged and retried at the next turn.
+pub fn periodic<F, Fut, N>(name: &'static str, every: Duration, pass: F) -> Job
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<N, crate::ApiError>> + Send,
+    N: Into<u64>,
+{
+    Box::new(move |mut stop| {
+        Box::pin(async move {
+            loop {
+                match pass().await.map(Into::into) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(job = name, done = n, "pass done"),
+                    Err(err) => tracing::warn!(job = name, error = %err, "pass failed"),
+                }
+                if pause(&mut stop, every).await {
+                    return;
+                }
+            }
+        })
+    })
+}
+
 /// What a service's `build()` returns: how to mount it and what it runs in the background.
 pub struct Built {
     /// Target name, e.g. `patients`.

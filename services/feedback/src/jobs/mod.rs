@@ -7,9 +7,7 @@ pub use send::FeedbackSender;
 
 use crate::store::Store;
 use hcrm_kit::ApiError;
-use hcrm_kit::peers::feed::pause;
-use hcrm_kit::server::Job;
-use std::future::Future;
+use hcrm_kit::server::{Job, periodic};
 use std::time::Duration;
 
 /// The followup feed as this service consumes it (see `store::feed`).
@@ -28,31 +26,9 @@ impl hcrm_kit::peers::feed::Consumer for FollowupEvents {
 /// The followup feed's events this service acts on.
 pub const FOLLOWUP_EVENTS: &[&str] = &["followup.complaint_raised", "followup.case_confirmed"];
 
-/// Runs `pass` every `every` until the process stops; failures are logged and retried.
-fn every<F, Fut>(name: &'static str, every: Duration, pass: F) -> Job
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<u64, ApiError>> + Send,
-{
-    Box::new(move |mut stop| {
-        Box::pin(async move {
-            loop {
-                match pass().await {
-                    Ok(n) if n > 0 => tracing::info!(job = name, queued = n, "pass done"),
-                    Ok(_) => {}
-                    Err(err) => tracing::warn!(job = name, error = %err, "pass failed"),
-                }
-                if pause(&mut stop, every).await {
-                    return;
-                }
-            }
-        })
-    })
-}
-
 /// Warns owners and escalates overdue cases.
 pub fn escalation(store: Store, poll_ms: u64) -> Job {
-    every("escalation", Duration::from_millis(poll_ms.max(100) * 5), move || {
+    periodic("escalation", Duration::from_millis(poll_ms.max(100) * 5), move || {
         let store = store.clone();
         async move { store.escalate().await }
     })
@@ -60,7 +36,7 @@ pub fn escalation(store: Store, poll_ms: u64) -> Job {
 
 /// Sends the one reminder to non-responders.
 pub fn invitation_reminders(store: Store, poll_ms: u64) -> Job {
-    every(
+    periodic(
         "invitation_reminders",
         Duration::from_millis(poll_ms.max(100) * 30),
         move || {

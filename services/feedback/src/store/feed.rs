@@ -103,11 +103,7 @@ impl Store {
     }
 
     pub async fn cursor(&self, feed: &str) -> Result<i64, ApiError> {
-        let row = sqlx::query("SELECT position FROM consumer_cursors WHERE feed = $1")
-            .bind(feed)
-            .fetch_optional(&self.db.pool)
-            .await?;
-        Ok(row.map(|r| col::<i64>(&r, "position")).transpose()?.unwrap_or(0))
+        hcrm_kit::peers::feed::position(&self.db, feed).await
     }
 
     /// Applies a followup event unless the cursor is already past it; false when it was.

@@ -10,7 +10,7 @@ use crate::store::Store;
 use crate::store::feed::{Effect, FEEDBACK_FEED, PATIENTS_FEED, discharge_plans};
 use hcrm_kit::ApiError;
 use hcrm_kit::peers::patients::Patients;
-use hcrm_kit::server::Job;
+use hcrm_kit::server::{Job, periodic};
 use hcrm_proto::patients::InteractionKind;
 use hcrm_proto::types::Event;
 use std::time::Duration;
@@ -203,36 +203,24 @@ impl ConfirmationRequests {
 
 /// Queues tomorrow's reminders, every `poll_ms` (set-based and idempotent: cheap to repeat).
 pub fn reminder_planner(store: Store, poll_ms: u64) -> Job {
-    Box::new(move |mut stop| {
-        Box::pin(async move {
-            loop {
-                match store.plan_reminders().await {
-                    Ok(n) if n > 0 => tracing::info!(queued = n, "queued reminders for tomorrow"),
-                    Ok(_) => {}
-                    Err(err) => tracing::warn!(error = %err, "planning reminders failed"),
-                }
-                if hcrm_kit::peers::feed::pause(&mut stop, Duration::from_millis(poll_ms.max(100) * 10)).await {
-                    return;
-                }
-            }
-        })
-    })
+    periodic(
+        "reminder_planner",
+        Duration::from_millis(poll_ms.max(100) * 10),
+        move || {
+            let store = store.clone();
+            async move { store.plan_reminders().await }
+        },
+    )
 }
 
 /// Rolls up the statistics of closed days that changed, every `poll_ms` × 10.
 pub fn stats_rollup(store: Store, poll_ms: u64) -> Job {
-    Box::new(move |mut stop| {
-        Box::pin(async move {
-            loop {
-                match store.roll_up_dirty().await {
-                    Ok(n) if n > 0 => tracing::info!(days = n, "rolled up follow-up statistics"),
-                    Ok(_) => {}
-                    Err(err) => tracing::warn!(error = %err, "rolling up statistics failed"),
-                }
-                if hcrm_kit::peers::feed::pause(&mut stop, Duration::from_millis(poll_ms.max(100) * 10)).await {
-                    return;
-                }
-            }
-        })
-    })
+    periodic(
+        "stats_rollup",
+        Duration::from_millis(poll_ms.max(100) * 10),
+        move || {
+            let store = store.clone();
+            async move { store.roll_up_dirty().await.map(|n| n as u64) }
+        },
+    )
 }

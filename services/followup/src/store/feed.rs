@@ -40,11 +40,7 @@ pub enum Effect {
 
 impl Store {
     pub async fn cursor(&self, feed: &str) -> Result<i64, ApiError> {
-        let row = sqlx::query("SELECT position FROM consumer_cursors WHERE feed = $1")
-            .bind(feed)
-            .fetch_optional(&self.db.pool)
-            .await?;
-        Ok(row.map(|r| col::<i64>(&r, "position")).transpose()?.unwrap_or(0))
+        hcrm_kit::peers::feed::position(&self.db, feed).await
     }
 
     /// Applies `effect` of the event at `sequence` unless the cursor is already past it.

@@ -6,7 +6,7 @@
 use crate::ApiError;
 use crate::auth::{Authenticator, Role};
 use crate::client::{Caller, lazy_channel};
-use crate::server::Job;
+use crate::server::{Job, pause};
 use futures::StreamExt;
 use hcrm_proto::patients::WatchEventsRequest;
 use hcrm_proto::types::Event;
@@ -68,13 +68,17 @@ impl Feed {
     }
 }
 
-/// Sleeps `d` unless the process stops first; true when it stops.
-pub async fn pause(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
-    let stopped = tokio::select! {
-        _ = tokio::time::sleep(d) => false,
-        _ = stop.wait_for(|s| *s) => true,
-    };
-    stopped || *stop.borrow()
+/// Where a consumer is in `feed`: the position kept in its `consumer_cursors` table (0 before
+/// the first event).
+pub async fn position(db: &crate::db::Db, feed: &str) -> Result<i64, ApiError> {
+    let row = sqlx::query("SELECT position FROM consumer_cursors WHERE feed = $1")
+        .bind(feed)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row
+        .map(|r| crate::db::col::<i64>(&r, "position"))
+        .transpose()?
+        .unwrap_or(0))
 }
 
 /// What a consumer does: where it is, and applying one event together with its cursor (an
