@@ -11,6 +11,7 @@ const FILES: &[&str] = &[
     "hcrm/patients/v1/audit.proto",
     "hcrm/followup/v1/followup.proto",
     "hcrm/feedback/v1/feedback.proto",
+    "hcrm/opinion/v1/opinion.proto",
     "google/rpc/status.proto",
     "google/rpc/error_details.proto",
 ];

@@ -15,6 +15,7 @@ pub struct Settings {
     pub patients: hcrm_patients::Config,
     pub followup: hcrm_followup::Config,
     pub feedback: hcrm_feedback::Config,
+    pub opinion: hcrm_opinion::Config,
 }
 
 impl Settings {
@@ -47,6 +48,7 @@ impl Settings {
             &self.patients.database_url,
             &self.followup.database_url,
             &self.feedback.database_url,
+            &self.opinion.database_url,
         ]
         .into_iter()
         .flatten()
@@ -55,6 +57,7 @@ impl Settings {
         }
         self.followup.check()?;
         self.feedback.check()?;
+        self.opinion.check()?;
         Ok(())
     }
 

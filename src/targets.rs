@@ -14,6 +14,7 @@ pub enum Target {
     Patients,
     Followup,
     Feedback,
+    Opinion,
 }
 
 impl Target {
@@ -23,6 +24,7 @@ impl Target {
         ("patients", Target::Patients),
         ("followup", Target::Followup),
         ("feedback", Target::Feedback),
+        ("opinion", Target::Opinion),
     ];
 
     pub fn name(self) -> &'static str {
@@ -85,6 +87,7 @@ pub async fn build(target: Target, settings: &Settings, deps: Deps) -> anyhow::R
         Target::Patients => hcrm_patients::build(&settings.patients, deps).await,
         Target::Followup => hcrm_followup::build(&settings.followup, deps).await,
         Target::Feedback => hcrm_feedback::build(&settings.feedback, deps).await,
+        Target::Opinion => hcrm_opinion::build(&settings.opinion, deps).await,
         Target::All => anyhow::bail!("`all` is expanded before building"),
     }
 }
@@ -95,6 +98,7 @@ pub async fn migrate(target: Target, settings: &Settings) -> anyhow::Result<()> 
         Target::Patients => hcrm_patients::migrate(&settings.patients, &settings.data).await,
         Target::Followup => hcrm_followup::migrate(&settings.followup, &settings.data).await,
         Target::Feedback => hcrm_feedback::migrate(&settings.feedback, &settings.data).await,
+        Target::Opinion => hcrm_opinion::migrate(&settings.opinion, &settings.data).await,
         Target::All => anyhow::bail!("`all` is expanded before migrating"),
     }
 }
@@ -107,13 +111,13 @@ mod tests {
     fn unknown_targets_list_the_valid_ones() {
         let err = parse_list("patients,nope").unwrap_err();
         assert!(
-            err.contains("valid targets: all, patients, followup, feedback"),
+            err.contains("valid targets: all, patients, followup, feedback, opinion"),
             "{err}"
         );
         assert_eq!(
             expand(&parse_list("all").unwrap()),
-            vec![Target::Patients, Target::Followup, Target::Feedback]
+            vec![Target::Patients, Target::Followup, Target::Feedback, Target::Opinion]
         );
-        assert_eq!(expand(&[]), vec![Target::Patients, Target::Followup, Target::Feedback]);
+        assert_eq!(expand(&[]), vec![Target::Patients, Target::Followup, Target::Feedback, Target::Opinion]);
     }
 }

@@ -28,10 +28,16 @@ pub mod hcrm {
             tonic::include_proto!("hcrm.feedback.v1");
         }
     }
+    pub mod opinion {
+        pub mod v1 {
+            tonic::include_proto!("hcrm.opinion.v1");
+        }
+    }
 }
 
 pub use hcrm::feedback::v1 as feedback;
 pub use hcrm::followup::v1 as followup;
+pub use hcrm::opinion::v1 as opinion;
 
 pub use hcrm::patients::v1 as patients;
 pub use hcrm::r#type::v1 as types;

@@ -358,7 +358,7 @@ fn cli_lists_targets_and_checks_configuration() {
     let out = Command::new(BIN).arg("targets").output().unwrap();
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
-        "all\npatients\nfollowup\nfeedback\n"
+        "all\npatients\nfollowup\nfeedback\nopinion\n"
     );
 
     let out = Command::new(BIN)

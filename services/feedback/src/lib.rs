@@ -54,8 +54,12 @@ pub struct Config {
     pub database_url: Option<Secret>,
     /// The patients service's gRPC address; default this process.
     pub patients_url: Option<String>,
-    /// The followup service's gRPC address (its feed opens cases); default this process.
+    /// The followup service's gRPC address (its feed opens cases); default this process, empty
+    /// to run without followup.
     pub followup_url: Option<String>,
+    /// The opinion service's gRPC address (an escalated incident opens a case); default this
+    /// process, empty to run without opinion.
+    pub opinion_url: Option<String>,
     /// The hospital's time zone as a fixed offset from UTC (China: 480).
     pub utc_offset_minutes: i32,
     /// Public holidays: dates `2026-10-01` or ranges `2026-10-01..2026-10-07`.
@@ -104,6 +108,7 @@ impl Default for Config {
             database_url: None,
             patients_url: None,
             followup_url: None,
+            opinion_url: None,
             utc_offset_minutes: 480,
             holidays: Vec::new(),
             workdays: Vec::new(),
@@ -224,14 +229,26 @@ pub async fn build(cfg: &Config, deps: Deps) -> anyhow::Result<Built> {
     ];
     if cfg.run_jobs {
         let notifier = hcrm_kit::notify::from_config(&cfg.notifier)?;
-        use hcrm_kit::peers::feed::{FOLLOWUP, Feed, consume};
-        let feed = Feed::new(TARGET, &followup_url, FOLLOWUP, deps.authenticator.clone())?;
-        jobs.push(consume(
-            "followup",
-            feed,
-            jobs::FOLLOWUP_EVENTS,
-            jobs::FollowupEvents(store.clone()),
-        ));
+        use hcrm_kit::peers::feed::{FOLLOWUP, Feed, OPINION, consume};
+        if !followup_url.is_empty() {
+            let feed = Feed::new(TARGET, &followup_url, FOLLOWUP, deps.authenticator.clone())?;
+            jobs.push(consume(
+                "followup",
+                feed,
+                jobs::FOLLOWUP_EVENTS,
+                jobs::FollowupEvents(store.clone()),
+            ));
+        }
+        let opinion_url = cfg.opinion_url.clone().unwrap_or_else(|| deps.self_url());
+        if !opinion_url.is_empty() {
+            let feed = Feed::new(TARGET, &opinion_url, OPINION, deps.authenticator.clone())?;
+            jobs.push(consume(
+                "opinion",
+                feed,
+                jobs::OPINION_EVENTS,
+                jobs::OpinionEvents(store.clone()),
+            ));
+        }
         jobs.push(jobs::escalation(store.clone(), cfg.delivery.poll_ms));
         jobs.push(jobs::invitation_reminders(store.clone(), cfg.delivery.poll_ms));
         let sender = jobs::FeedbackSender {

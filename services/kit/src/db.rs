@@ -169,7 +169,11 @@ pub enum Value {
     Text(String),
     Int(i64),
     Bytes(Vec<u8>),
+    Real(f64),
+    /// A text NULL.
     Null,
+    /// An integer NULL: PostgreSQL will not put a text NULL in a BIGINT column.
+    NullInt,
 }
 
 /// Dynamic SQL with `$n` placeholders numbered as values are pushed.
@@ -232,7 +236,9 @@ impl Sql {
                 Value::Text(s) => query.bind(s.as_str()),
                 Value::Int(i) => query.bind(*i),
                 Value::Bytes(b) => query.bind(b.as_slice()),
+                Value::Real(r) => query.bind(*r),
                 Value::Null => query.bind(Option::<String>::None),
+                Value::NullInt => query.bind(Option::<i64>::None),
             };
         }
         query

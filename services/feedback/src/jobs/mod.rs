@@ -19,9 +19,31 @@ impl hcrm_kit::peers::feed::Consumer for FollowupEvents {
     }
 
     async fn apply(&self, event: hcrm_proto::types::Event) -> Result<(), ApiError> {
-        self.0.apply_followup_event(&event).await.map(|_| ())
+        self.0
+            .apply_event(crate::store::feed::FOLLOWUP_FEED, &event)
+            .await
+            .map(|_| ())
     }
 }
+
+/// The opinion feed as this service consumes it (see `store::feed`).
+pub struct OpinionEvents(pub Store);
+
+impl hcrm_kit::peers::feed::Consumer for OpinionEvents {
+    async fn cursor(&self) -> Result<i64, ApiError> {
+        self.0.cursor(crate::store::feed::OPINION_FEED).await
+    }
+
+    async fn apply(&self, event: hcrm_proto::types::Event) -> Result<(), ApiError> {
+        self.0
+            .apply_event(crate::store::feed::OPINION_FEED, &event)
+            .await
+            .map(|_| ())
+    }
+}
+
+/// The opinion feed's events this service acts on.
+pub const OPINION_EVENTS: &[&str] = &["opinion.case_requested"];
 
 /// The followup feed's events this service acts on.
 pub const FOLLOWUP_EVENTS: &[&str] = &["followup.complaint_raised", "followup.case_confirmed"];

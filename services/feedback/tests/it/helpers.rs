@@ -53,6 +53,8 @@ pub fn feedback_config(db: &TestDatabase, webhook_url: &str) -> hcrm_feedback::C
         holidays: vec!["2025-10-01..2025-10-08".into()],
         workdays: vec!["2025-09-28".into(), "2025-10-11".into()],
         min_group_size: 3,
+        // Opinion is not part of this suite (the opinion suite runs the escalation).
+        opinion_url: Some(String::new()),
         notifier: NotifierConfig {
             kind: "webhook".into(),
             webhook_url: webhook_url.into(),

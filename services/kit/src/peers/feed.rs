@@ -20,6 +20,7 @@ use tonic::transport::Channel;
 pub const PATIENTS: &str = "/hcrm.patients.v1.PatientService/WatchEvents";
 pub const FOLLOWUP: &str = "/hcrm.followup.v1.FollowupService/WatchEvents";
 pub const FEEDBACK: &str = "/hcrm.feedback.v1.CaseService/WatchEvents";
+pub const OPINION: &str = "/hcrm.opinion.v1.MentionService/WatchEvents";
 
 /// One peer's feed.
 #[derive(Clone)]

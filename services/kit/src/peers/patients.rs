@@ -27,6 +27,9 @@ pub struct Contact {
     pub quiet_hours: Option<(i32, i32)>,
     pub phone: Option<String>,
     pub email: Option<String>,
+    /// The patient's name and every phone number: what a public text must not disclose.
+    pub display_name: String,
+    pub phones: Vec<String>,
 }
 
 impl Contact {
@@ -95,6 +98,8 @@ impl Patients {
             quiet_hours,
             phone: patient.phones.first().cloned(),
             email: (!patient.email.is_empty()).then_some(patient.email),
+            display_name: patient.display_name,
+            phones: patient.phones,
         }))
     }
 
