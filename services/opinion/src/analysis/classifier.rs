@@ -51,7 +51,11 @@ impl LangModel {
                 sparse += w;
             }
         }
-        let scale = if feats.is_empty() { 0.0 } else { 1.0 / (feats.len() as f32).sqrt() };
+        let scale = if feats.is_empty() {
+            0.0
+        } else {
+            1.0 / (feats.len() as f32).sqrt()
+        };
         let mut z = self.bias + sparse * scale;
         for (w, x) in self.dense.iter().zip(dense) {
             z += w * x;

@@ -23,8 +23,6 @@ const AFTER_CONTRAST: f32 = 1.5;
 const BEFORE_CONTRAST: f32 = 0.6;
 /// Squashing constant: a raw score of ±2.5 (one strong word, or two ordinary ones) maps to ±0.71.
 const SQUASH: f32 = 6.0;
-/// Chinese negation characters that jieba glues onto the following word (不满意, 没用, 无效).
-const NEGATION_PREFIXES: [&str; 5] = ["不", "没", "无", "未", "非"];
 
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct LexScore {
@@ -46,7 +44,11 @@ impl LexScore {
     /// Dense features for the classifier: the lexicon's verdict and how much evidence each side
     /// has, each bounded so that long texts do not dominate.
     pub(crate) fn features(&self) -> [f32; 3] {
-        [self.normalized(), self.pos / (self.pos + 2.0), self.neg / (self.neg + 2.0)]
+        [
+            self.normalized(),
+            self.pos / (self.pos + 2.0),
+            self.neg / (self.neg + 2.0),
+        ]
     }
 }
 
@@ -67,7 +69,9 @@ impl Lexicon {
         for (w, v) in entries(NEGATIVE) {
             sentiment.insert(token_hash(w), -v.unwrap_or(1.0).abs());
         }
-        let degree = entries(DEGREE).map(|(w, v)| (token_hash(w), v.unwrap_or(1.0))).collect();
+        let degree = entries(DEGREE)
+            .map(|(w, v)| (token_hash(w), v.unwrap_or(1.0)))
+            .collect();
         let negation = entries(NEGATION).map(|(w, _)| (token_hash(w), ())).collect();
         let contrast = entries(CONTRAST).map(|(w, _)| (token_hash(w), ())).collect();
         Lexicon {
@@ -103,53 +107,32 @@ impl Lexicon {
                 }
                 continue;
             }
-            let (weight, prefix) = match self.sentiment.get(&tok.hash) {
-                Some(&w) => (w, None),
-                None => match self.negated_by_prefix(tok.text) {
-                    Some((w, p)) => (w, Some(p)),
-                    None => continue,
-                },
-            };
-            // 好 is also a degree word: in "好贵" it intensifies 贵 rather than praising.
-            if prefix.is_none() && self.degree.contains_key(&tok.hash) && self.next_is_sentiment(&toks[i + 1..]) {
+            let Some(found) = self.lookup(tok) else { continue };
+            // 好 is also a degree word: in "好 贵" it intensifies 贵 rather than praising.
+            if found.prefixes.is_empty() && self.degree.contains_key(&tok.hash) && self.next_is_sentiment(&toks[i + 1..])
+            {
                 continue;
             }
 
-            let mut negations = usize::from(prefix.is_some());
-            let mut degree = 1.0f32;
-            let mut degree_seen = false;
-            let mut negation_outside_degree = false;
+            // Modifiers are applied from the nearest outwards: first those glued to the token
+            // (不太好 → 太, then 不), then the words before it.
+            let mut mods = Modifiers::default();
+            for p in found.prefixes.iter().rev() {
+                mods.apply(self, token_hash(p));
+            }
             let mut first_modifier = i;
-            let mut words_back = 0;
-            for j in (0..i).rev() {
-                let t = &toks[j];
-                if t.kind == Kind::Boundary || words_back == WINDOW {
+            for (j, t) in toks[..i].iter().enumerate().rev().take(WINDOW) {
+                if t.kind == Kind::Boundary {
                     break;
                 }
-                words_back += 1;
-                if self.negation.contains_key(&t.hash) {
-                    negations += 1;
-                    negation_outside_degree |= degree_seen;
-                    first_modifier = j;
-                } else if let Some(&d) = self.degree.get(&t.hash) {
-                    degree *= d;
-                    degree_seen = true;
+                if mods.apply(self, t.hash) {
                     first_modifier = j;
                 } else if self.sentiment.contains_key(&t.hash) {
                     break;
                 }
             }
 
-            let negated = negations % 2 == 1;
-            let mut value = if !negated {
-                weight * degree
-            } else if negation_outside_degree {
-                -weight * SOFTENED
-            } else if weight > 0.0 {
-                -weight * degree
-            } else {
-                -weight * degree * NEGATED_NEGATIVE
-            };
+            let mut value = mods.value(found.weight);
             if contrast_seen {
                 value *= AFTER_CONTRAST;
             }
@@ -162,50 +145,158 @@ impl Lexicon {
             out.hits += 1;
 
             if let Some(reasons) = reasons.as_deref_mut() {
-                reasons.push(describe(&toks[first_modifier..i], tok.text, prefix, negated));
+                reasons.push(describe(&toks[first_modifier..i], &found, mods.negated()));
             }
         }
         out
     }
 
-    /// 不满意 → (weight of 满意, "不") when jieba kept the negation glued to the word.
-    fn negated_by_prefix(&self, word: &str) -> Option<(f32, &'static str)> {
-        for p in NEGATION_PREFIXES {
-            if let Some(rest) = word.strip_prefix(p)
-                && !rest.is_empty()
-                && let Some(&w) = self.sentiment.get(&token_hash(rest))
-            {
-                return Some((w, p));
+    /// Marks the words that a negation word reaches (the same window as for scoring), so the
+    /// classifier can tell "满意" from "不 满意" instead of counting both as praise.
+    pub(crate) fn mark_negated(&self, toks: &mut [Tok<'_>]) {
+        let mut reach = 0usize;
+        for t in toks.iter_mut() {
+            if t.kind == Kind::Boundary {
+                reach = 0;
+                continue;
+            }
+            if self.negation.contains_key(&t.hash) {
+                reach = WINDOW;
+                continue;
+            }
+            if reach > 0 {
+                t.negated = true;
+                reach -= 1;
+            }
+        }
+    }
+
+    /// The sentiment word a token is, directly or once up to two negation / degree prefixes that
+    /// jieba kept glued to it are taken off (不满意, 不太好, 好贵).
+    fn lookup<'a>(&self, tok: &Tok<'a>) -> Option<Found<'a>> {
+        if let Some(&weight) = self.sentiment.get(&tok.hash) {
+            return Some(Found {
+                weight,
+                prefixes: Vec::new(),
+                word: tok.text,
+            });
+        }
+        if !tok.text.starts_with(|c: char| !c.is_ascii()) {
+            return None;
+        }
+        for (p1, rest1) in self.modifier_prefixes(tok.text) {
+            if let Some(&weight) = self.sentiment.get(&token_hash(rest1)) {
+                return Some(Found {
+                    weight,
+                    prefixes: vec![p1],
+                    word: rest1,
+                });
+            }
+            for (p2, rest2) in self.modifier_prefixes(rest1) {
+                if let Some(&weight) = self.sentiment.get(&token_hash(rest2)) {
+                    return Some(Found {
+                        weight,
+                        prefixes: vec![p1, p2],
+                        word: rest2,
+                    });
+                }
             }
         }
         None
     }
 
+    /// Splits of `word` into a one- or two-character negation or degree word and a non-empty rest.
+    fn modifier_prefixes<'a>(&self, word: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
+        word.char_indices()
+            .skip(1)
+            .take(2)
+            .map(move |(at, _)| word.split_at(at))
+            .filter(|(p, _)| {
+                let h = token_hash(p);
+                self.negation.contains_key(&h) || self.degree.contains_key(&h)
+            })
+    }
+
     fn next_is_sentiment(&self, rest: &[Tok<'_>]) -> bool {
         match rest.first() {
-            Some(t) if t.kind == Kind::Word => {
-                self.sentiment.contains_key(&t.hash) || self.negated_by_prefix(t.text).is_some()
-            }
+            Some(t) if t.kind == Kind::Word => self.lookup(t).is_some(),
             _ => false,
         }
     }
 }
 
+struct Found<'a> {
+    weight: f32,
+    /// Modifiers glued to the front of the token, in text order.
+    prefixes: Vec<&'a str>,
+    word: &'a str,
+}
+
+/// Negation and degree words seen from a sentiment word outwards.
+struct Modifiers {
+    negations: usize,
+    degree: f32,
+    degree_seen: bool,
+    /// A negation further out than a degree word: "不 太 好", "not very good".
+    negation_outside_degree: bool,
+}
+
+impl Default for Modifiers {
+    fn default() -> Self {
+        Modifiers {
+            negations: 0,
+            degree: 1.0,
+            degree_seen: false,
+            negation_outside_degree: false,
+        }
+    }
+}
+
+impl Modifiers {
+    /// Applies the word if it is a modifier; false if it is not.
+    fn apply(&mut self, lexicon: &Lexicon, hash: u64) -> bool {
+        if lexicon.negation.contains_key(&hash) {
+            self.negations += 1;
+            self.negation_outside_degree |= self.degree_seen;
+            true
+        } else if let Some(&d) = lexicon.degree.get(&hash) {
+            self.degree *= d;
+            self.degree_seen = true;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn negated(&self) -> bool {
+        self.negations % 2 == 1
+    }
+
+    fn value(&self, weight: f32) -> f32 {
+        if !self.negated() {
+            weight * self.degree
+        } else if self.negation_outside_degree {
+            -weight * SOFTENED
+        } else if weight > 0.0 {
+            -weight * self.degree
+        } else {
+            -weight * self.degree * NEGATED_NEGATIVE
+        }
+    }
+}
+
 /// "不 满意 (negated)", "非常 耐心", "very good".
-fn describe(modifiers: &[Tok<'_>], word: &str, prefix: Option<&str>, negated: bool) -> String {
+fn describe(modifiers: &[Tok<'_>], found: &Found<'_>, negated: bool) -> String {
     let mut s = String::new();
     for m in modifiers {
         s.push_str(m.text);
         s.push(' ');
     }
-    match prefix {
-        Some(p) => {
-            s.push_str(p);
-            s.push(' ');
-            s.push_str(&word[p.len()..]);
-        }
-        None => s.push_str(word),
+    for p in &found.prefixes {
+        s.push_str(p);
+        s.push(' ');
     }
+    s.push_str(found.word);
     if negated {
         s.push_str(" (negated)");
     }

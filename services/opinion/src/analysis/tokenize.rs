@@ -18,6 +18,8 @@ pub(crate) struct Tok<'a> {
     pub text: &'a str,
     pub hash: u64,
     pub kind: Kind,
+    /// Within reach of a negation word (set by `Lexicon::mark_negated`).
+    pub negated: bool,
 }
 
 pub(crate) struct Tokenizer {
@@ -81,6 +83,7 @@ fn classify(word: &str) -> Option<Tok<'_>> {
         text: word,
         hash: token_hash(word),
         kind,
+        negated: false,
     })
 }
 

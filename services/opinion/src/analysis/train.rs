@@ -186,7 +186,8 @@ pub fn train_section(base: &Analyzer, language: Language, rows: &[Example], opts
     let mut kept: Vec<u64> = Vec::new();
     for (k, n) in &df {
         let name = &names[k];
-        let writable = !name.contains(['\t', '\n', '\r']) && name.matches(' ').count() <= 1 && !name.starts_with(['#', '@']);
+        let writable =
+            !name.contains(['\t', '\n', '\r']) && name.matches(' ').count() <= 1 && !name.starts_with(['#', '@']);
         if *n >= opts.min_df && writable && classifier::feature_key(name) == *k {
             index.insert(*k, kept.len() as u32);
             kept.push(*k);
@@ -196,7 +197,11 @@ pub fn train_section(base: &Analyzer, language: Language, rows: &[Example], opts
         .into_iter()
         .map(|(keys, dense, y)| Doc {
             // The scale counts every feature of the document, kept or not, as serving does.
-            scale: if keys.is_empty() { 0.0 } else { 1.0 / (keys.len() as f32).sqrt() },
+            scale: if keys.is_empty() {
+                0.0
+            } else {
+                1.0 / (keys.len() as f32).sqrt()
+            },
             feats: keys.iter().filter_map(|k| index.get(k).copied()).collect(),
             dense,
             y,

@@ -1,0 +1,356 @@
+//! Benchmark of the opinion service (a program, not a test): `cargo bench --bench opinion`.
+//!
+//! - IngestMentions throughput with matching, sentiment and near-duplicate grouping: Chinese
+//!   posts of about 200 characters (a fifth of them reposts of earlier ones, a few repeated
+//!   URLs) pushed in streams of 500-post messages to the release `hcrm serve --target opinion`
+//!   pinned to one core with `taskset -c 0`; the server's CPU seconds are read from /proc, so
+//!   the figure per CPU-second is the one-core figure. Beside it, in the same run: the analyser
+//!   alone on one thread, a raw single-row INSERT on the same backend and a bare tonic RPC.
+//! - AnalyzeText p50/p99 over gRPC.
+//! - Sentiment accuracy on the held-out sets next to SnowNLP (PyPI) on the same sets, when a
+//!   Python with `snownlp` is available (`BENCH_SNOWNLP_PYTHON`, default
+//!   `/tmp/snownlp-venv/bin/python`; create it with `python3 -m venv /tmp/snownlp-venv &&
+//!   /tmp/snownlp-venv/bin/pip install snownlp`).
+//!
+//! Environment: `BENCH_BACKENDS` (default `sqlite,postgres`), `BENCH_OPINION_POSTS` (50,000),
+//! `BENCH_OPINION_STREAMS` (4), `BENCH_CONCURRENCY` (16), `BENCH_OPS` (4000).
+
+mod common;
+
+use common::*;
+use hcrm_kit::auth::{Authenticator, Role};
+use hcrm_kit::client::Bearer;
+use hcrm_kit::testing::{TestBackend, TestDatabase};
+use hcrm_proto::opinion::mention_service_client::MentionServiceClient;
+use hcrm_proto::opinion::watch_service_client::WatchServiceClient;
+use hcrm_proto::opinion::*;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tonic::transport::Channel as GrpcChannel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hcrm");
+const SECRET: &str = "benchmark-signing-secret-0123456789abcdef";
+
+struct Server {
+    child: Child,
+    addr: String,
+    _db: TestDatabase,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `taskset -c 0 hcrm serve --target opinion` with its own database on `backend`.
+async fn start_server(backend: TestBackend) -> (Server, String) {
+    let data = tempfile::tempdir().unwrap();
+    let db = TestDatabase::new(backend).await.unwrap();
+    let url = db.url.clone();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = Command::new("taskset")
+        .args(["-c", "0", BIN, "serve", "--target", "opinion", "--data-dir"])
+        .arg(data.path())
+        .env("HCRM__SERVER__GRPC_ADDR", &addr)
+        .env("HCRM__SERVER__ADMIN_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("HCRM__AUTH__HS256_SECRET", SECRET)
+        .env("HCRM__OPINION__DATABASE_URL", &url)
+        .env("HCRM__OPINION__FEEDBACK_URL", "")
+        .env("HCRM__TELEMETRY__LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start hcrm");
+    let started = Instant::now();
+    let mut health = HealthClient::new(GrpcChannel::from_shared(format!("http://{addr}")).unwrap().connect_lazy());
+    loop {
+        if let Ok(r) = health.check(HealthCheckRequest { service: String::new() }).await
+            && r.into_inner().status == 1
+        {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "server did not start");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    (
+        Server {
+            child,
+            addr,
+            _db: db,
+            _data: data,
+        },
+        url,
+    )
+}
+
+type Authed = tonic::service::interceptor::InterceptedService<GrpcChannel, Bearer>;
+
+async fn authed(addr: &str, role: Role) -> Authed {
+    let channel = GrpcChannel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let token = Authenticator::hs256(SECRET).mint("bench", &[role], None, 3600).unwrap();
+    tonic::service::interceptor::InterceptedService::new(channel, Bearer::new(&token).unwrap())
+}
+
+fn label(backend: TestBackend) -> &'static str {
+    match backend {
+        TestBackend::Sqlite => "sqlite",
+        TestBackend::Postgres => "postgres",
+    }
+}
+
+/// CPU seconds (user + system) the process has used.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may contain spaces) — utime and stime are 14 and 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// A deterministic pseudo-random sequence (no dependency on `rand` in benches).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> usize {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) as usize
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.next() % items.len()]
+    }
+}
+
+const PLACES: &[&str] = &["仁心医院", "仁心医院心内科", "仁心医院急诊科", "仁心医院儿科", "仁心医院门诊部"];
+const OPENINGS: &[&str] = &[
+    "今天带家里老人去{}看病，",
+    "上周在{}住了五天院，",
+    "朋友推荐去{}做检查，",
+    "凌晨孩子发烧去了{}，",
+    "陪母亲到{}复诊，",
+];
+const MIDDLES: &[&str] = &[
+    "挂号排了两个小时的队，窗口工作人员态度冷漠，问什么都不耐烦，还让我们自己去找科室，",
+    "医生看得很仔细，耐心解释了病情和用药，护士也很细心，每次输液都会主动询问感受，",
+    "检查费用比预想的高很多，收费单上好几项看不明白，去问也没人解释清楚，",
+    "病房干净整洁，饭菜也还可以，就是停车位太少，绕了三圈才找到地方停车，",
+    "主治医生医术高明，手术很成功，术后恢复得也快，全家人都非常感谢这个团队，",
+    "预约系统经常出问题，明明约好了时间到了还要重新排队，浪费了整整一个上午，",
+];
+const ENDINGS: &[&str] = &[
+    "希望医院能改进一下服务流程，让病人少跑几趟冤枉路。",
+    "总体来说还是值得信赖的，以后有需要还会再来。",
+    "真心给医护人员点赞，辛苦了！",
+    "这样的体验实在让人失望，不会再来第二次了。",
+    "建议大家去之前先在网上预约，能节省不少时间。",
+];
+
+/// About 200 characters; one in five a repost of an earlier post with a prefix and a word
+/// changed; one in fifty an earlier URL again.
+fn posts(n: usize) -> Vec<PushedMention> {
+    let mut rng = Lcg(42);
+    let mut out: Vec<PushedMention> = Vec::with_capacity(n);
+    for i in 0..n {
+        let r = rng.next() % 100;
+        let (url, text) = if r < 2 && i > 0 {
+            let earlier = &out[rng.next() % out.len()];
+            (earlier.url.clone(), earlier.text.clone())
+        } else if r < 22 && i > 0 {
+            let earlier = &out[rng.next() % out.len()];
+            let text = format!("转发{}：{}", i % 97, earlier.text.replacen("两个小时", "2个小时", 1));
+            (format!("https://weibo.example.cn/r/{i}"), text)
+        } else {
+            let place = rng.pick(PLACES);
+            let text = format!(
+                "{}{}{}{}第{}条。",
+                rng.pick(OPENINGS).replace("{}", place),
+                rng.pick(MIDDLES),
+                rng.pick(MIDDLES),
+                rng.pick(ENDINGS),
+                i
+            );
+            (format!("https://bbs.example.cn/t/{i}"), text)
+        };
+        out.push(PushedMention {
+            url,
+            site: "bbs.example.cn".into(),
+            author: format!("网友{}", i % 1000),
+            text,
+            reach: (i % 50) as i64 + 1,
+            ..Default::default()
+        });
+    }
+    out
+}
+
+async fn watch_list(addr: &str) {
+    let mut watch = WatchServiceClient::new(authed(addr, Role::Admin).await);
+    for (kind, name, terms) in [
+        (EntityKind::Hospital, "仁心医院", vec!["仁心医院", "仁心", "Renxin Hospital"]),
+        (EntityKind::Department, "心内科", vec!["心内科", "心血管内科"]),
+        (EntityKind::Department, "急诊科", vec!["急诊科", "急诊"]),
+        (EntityKind::Department, "儿科", vec!["儿科", "小儿科"]),
+    ] {
+        watch
+            .create_entity(CreateEntityRequest {
+                entity: Some(Entity {
+                    kind: kind as i32,
+                    display_name: name.into(),
+                    terms: terms.into_iter().map(String::from).collect(),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap();
+    }
+}
+
+/// IngestMentions over `streams` concurrent streams of 500-post messages.
+async fn ingest_bench(backend: TestBackend, corpus: &[PushedMention], rows: &mut Vec<Row>) {
+    let (server, url) = start_server(backend).await;
+    watch_list(&server.addr).await;
+    let streams = env_usize("BENCH_OPINION_STREAMS", 4);
+    let chunk = corpus.len().div_ceil(streams);
+    let cpu_before = cpu_seconds(server.child.id());
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for part in corpus.chunks(chunk) {
+        let client = MentionServiceClient::new(authed(&server.addr, Role::Integration).await);
+        let messages: Vec<IngestMentionsRequest> = part
+            .chunks(500)
+            .map(|m| IngestMentionsRequest { mentions: m.to_vec() })
+            .collect();
+        handles.push(tokio::spawn(async move {
+            let t = Instant::now();
+            let r = client
+                .clone()
+                .ingest_mentions(tokio_stream::iter(messages))
+                .await
+                .expect("ingest")
+                .into_inner();
+            (t.elapsed(), r)
+        }));
+    }
+    let mut total = IngestMentionsResponse::default();
+    let mut latencies = Vec::new();
+    for h in handles {
+        let (t, r) = h.await.unwrap();
+        latencies.push(t);
+        total.received += r.received;
+        total.accepted += r.accepted;
+        total.duplicates += r.duplicates;
+        total.stories_created += r.stories_created;
+        total.grouped += r.grouped;
+    }
+    let wall = started.elapsed();
+    let cpu = cpu_seconds(server.child.id()) - cpu_before;
+    let n = corpus.len() as f64;
+    rows.push(Row {
+        backend: label(backend),
+        what: "IngestMentions (match, sentiment, dedup, store)".into(),
+        ops_per_sec: n / wall.as_secs_f64(),
+        p50_ms: 0.0,
+        p99_ms: 0.0,
+        note: format!(
+            "{} posts, {streams} streams; server on 1 core used {cpu:.1} CPU s = {:.0} posts per CPU-second; \
+             {} stored, {} duplicates, {} stories, {} grouped",
+            corpus.len(),
+            n / cpu.max(0.001),
+            total.accepted,
+            total.duplicates,
+            total.stories_created,
+            total.grouped
+        ),
+    });
+    analyze_bench(backend, &server.addr, rows).await;
+    drop(server);
+    let concurrency = env_usize("BENCH_CONCURRENCY", 16);
+    let ops = env_usize("BENCH_OPS", 4_000);
+    let db = TestDatabase::new(backend).await.unwrap();
+    rows.push(raw_insert_ceiling(backend, label(backend), &db.url, concurrency, ops).await);
+    let _ = url;
+}
+
+/// AnalyzeText over gRPC, 200-character posts.
+async fn analyze_bench(backend: TestBackend, addr: &str, rows: &mut Vec<Row>) {
+    let concurrency = env_usize("BENCH_CONCURRENCY", 16);
+    let ops = env_usize("BENCH_OPS", 4_000);
+    let texts = std::sync::Arc::new(posts(1_000).into_iter().map(|p| p.text).collect::<Vec<_>>());
+    let client = MentionServiceClient::new(authed(addr, Role::Integration).await);
+    let (wall, lat) = drive(concurrency, ops, move |i| {
+        let mut c = client.clone();
+        let text = texts[i % texts.len()].clone();
+        async move {
+            c.analyze_text(AnalyzeTextRequest { text }).await.expect("analyze");
+        }
+    })
+    .await;
+    rows.push(summarize(
+        label(backend),
+        "AnalyzeText",
+        wall,
+        lat,
+        format!("{concurrency} clients, server on 1 core"),
+    ));
+}
+
+/// The analyser alone, one thread, in this process: the CPU ceiling of ingestion.
+fn analyser_ceiling(corpus: &[PushedMention], rows: &mut Vec<Row>) {
+    let analyzer = hcrm_opinion::analysis::Analyzer::new();
+    let started = Instant::now();
+    let mut negative = 0;
+    for p in corpus {
+        let a = analyzer.analyze(&p.text);
+        let _ = hcrm_opinion::analysis::minhash::signature(&p.text);
+        if a.label == hcrm_opinion::analysis::Label::Negative {
+            negative += 1;
+        }
+    }
+    let wall = started.elapsed();
+    rows.push(Row {
+        backend: "-",
+        what: "ceiling: analyser + MinHash alone, 1 thread".into(),
+        ops_per_sec: corpus.len() as f64 / wall.as_secs_f64(),
+        p50_ms: 0.0,
+        p99_ms: 0.0,
+        note: format!("{} posts, {negative} negative", corpus.len()),
+    });
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    // SAFETY: set before any other thread of this process reads the environment.
+    unsafe { std::env::set_var("HCRM_TEST_PG_DURABLE", "1") };
+    let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    let corpus = posts(env_usize("BENCH_OPINION_POSTS", 50_000));
+    let average = corpus.iter().map(|p| p.text.chars().count()).sum::<usize>() / corpus.len().max(1);
+    runtime.block_on(async {
+        let mut rows = Vec::new();
+        echo_ceiling(&mut rows).await;
+        analyser_ceiling(&corpus, &mut rows);
+        for name in backends.split(',').filter(|n| !n.trim().is_empty()) {
+            let backend = match name.trim() {
+                "sqlite" => TestBackend::Sqlite,
+                "postgres" => TestBackend::Postgres,
+                other => panic!("unknown backend {other}"),
+            };
+            ingest_bench(backend, &corpus, &mut rows).await;
+        }
+        print_rows(&rows);
+        println!("\nposts average {average} characters");
+    });
+}
