@@ -57,8 +57,8 @@ pub struct Config {
     /// The followup service's gRPC address (its feed opens cases); default this process, empty
     /// to run without followup.
     pub followup_url: Option<String>,
-    /// The opinion service's gRPC address (an escalated incident opens a case); default this
-    /// process, empty to run without opinion.
+    /// The opinion service's gRPC address (an escalated incident opens a case; free-text answers
+    /// are scored for sentiment); default this process, empty to run without opinion.
     pub opinion_url: Option<String>,
     /// The hospital's time zone as a fixed offset from UTC (China: 480).
     pub utc_offset_minutes: i32,
@@ -251,9 +251,18 @@ pub async fn build(cfg: &Config, deps: Deps) -> anyhow::Result<Built> {
         }
         jobs.push(jobs::escalation(store.clone(), cfg.delivery.poll_ms));
         jobs.push(jobs::invitation_reminders(store.clone(), cfg.delivery.poll_ms));
+        let opinion = match cfg.opinion_url.clone().unwrap_or_else(|| deps.self_url()) {
+            url if url.is_empty() => None,
+            url => Some(hcrm_kit::peers::opinion::Opinion::new(
+                TARGET,
+                &url,
+                deps.authenticator.clone(),
+            )?),
+        };
         let sender = jobs::FeedbackSender {
             store: store.clone(),
             patients: patients.clone(),
+            opinion,
             notifier,
             staff_email: std::sync::Arc::new(cfg.staff_email.clone()),
         };

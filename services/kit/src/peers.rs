@@ -3,4 +3,5 @@
 //! own.
 
 pub mod feed;
+pub mod opinion;
 pub mod patients;

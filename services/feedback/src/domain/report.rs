@@ -137,6 +137,31 @@ pub fn markdown(r: &MonthlyReport, min_group_size: i64) -> String {
             );
         }
     }
+    let comments = r.comments.clone().unwrap_or_default();
+    let _ = writeln!(out, "\n## 患者意见 Patients' comments\n");
+    if comments.total == 0 {
+        let _ = writeln!(out, "No free-text answers this month.");
+    } else {
+        let topics: Vec<String> = comments
+            .negative_topics
+            .iter()
+            .map(|t| format!("{} ({})", t.topic, t.count))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{} comments, {} scored: {} negative, {} neutral, {} positive.{}",
+            comments.total,
+            comments.analyzed,
+            comments.negative,
+            comments.neutral,
+            comments.positive,
+            if topics.is_empty() {
+                String::new()
+            } else {
+                format!(" Negative comments are about: {}.", topics.join(", "))
+            }
+        );
+    }
     let _ = writeln!(out, "\n## 主要投诉类别 Top complaint categories\n");
     if r.top_categories.is_empty() {
         let _ = writeln!(out, "No complaints this month.");

@@ -1,5 +1,6 @@
 //! What feedback's outbox holds and how each kind is sent: timeline entries, escalation
-//! notices to staff, invitation links and the one reminder to patients (within their consent).
+//! notices to staff, invitation links and the one reminder to patients (within their consent),
+//! and free-text answers to the opinion service for their sentiment.
 
 use crate::store::Store;
 use futures::future::BoxFuture;
@@ -15,6 +16,8 @@ use std::sync::Arc;
 pub struct FeedbackSender {
     pub store: Store,
     pub patients: Patients,
+    /// The sentiment analyser; `None` when feedback runs without the opinion service.
+    pub opinion: Option<hcrm_kit::peers::opinion::Opinion>,
     pub notifier: Arc<dyn Notifier>,
     /// E-mail addresses of staff subjects.
     pub staff_email: Arc<BTreeMap<String, String>>,
@@ -35,6 +38,7 @@ impl FeedbackSender {
         match d.kind.as_str() {
             "patients.timeline" => self.patients.deliver_timeline(d).await,
             "feedback.invitation" | "feedback.invitation_reminder" => self.invitation(d).await,
+            "feedback.comment_sentiment" => self.comment_sentiment(d).await,
             _ => {
                 let payload: serde_json::Value = serde_json::from_str(&d.message).unwrap_or_default();
                 let message = Message {
@@ -52,6 +56,33 @@ impl FeedbackSender {
                 hcrm_kit::outbox::send_via(self.notifier.as_ref(), &message).await
             }
         }
+    }
+
+    /// Scores the response's comments not scored yet; a retry picks up where one failed.
+    async fn comment_sentiment(&self, d: &Claimed) -> Outcome {
+        let Some(opinion) = &self.opinion else {
+            return Outcome::Skipped("feedback runs without the opinion service".into());
+        };
+        let id = d.reference.trim_start_matches("responses/");
+        let pending = match self.store.pending_comments(id).await {
+            Ok(p) => p,
+            Err(err) => return Outcome::failed(err),
+        };
+        for (question, text) in pending {
+            let analysis = match opinion.analyze(&text).await {
+                Ok(a) => a,
+                Err(err) => return Outcome::failed(err),
+            };
+            let sentiment = analysis.sentiment.unwrap_or_default();
+            if let Err(err) = self
+                .store
+                .record_comment(id, &question, sentiment.label, sentiment.score, &analysis.topics)
+                .await
+            {
+                return Outcome::failed(err);
+            }
+        }
+        Outcome::Delivered
     }
 
     /// An invitation link (or its reminder) to a patient who may be contacted, unless answered.

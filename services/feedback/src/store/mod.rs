@@ -38,6 +38,8 @@ pub struct Rules {
     pub min_group_size: i64,
     pub categories: Vec<Category>,
     pub department_heads: std::collections::BTreeMap<String, String>,
+    /// Whether free-text answers are sent to the opinion service for their sentiment.
+    pub analyze_comments: bool,
 }
 
 #[derive(Clone)]
@@ -82,6 +84,7 @@ impl Store {
                 min_group_size: cfg.min_group_size,
                 categories: cfg.categories.clone(),
                 department_heads: cfg.department_heads.clone(),
+                analyze_comments: cfg.opinion_url.as_deref() != Some(""),
             }),
             token_key,
             sealer,

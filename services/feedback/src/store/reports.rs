@@ -8,6 +8,7 @@ use crate::domain::workdays::{format_month, previous_month};
 use hcrm_kit::ApiError;
 use hcrm_kit::db::{Sql, Value, col};
 use hcrm_proto::feedback::{
+    CommentFigures, TopicCount,
     CaseKind, CaseState, CategoryFigures, ComplaintCount, ComplaintReport, DepartmentFigures, MonthlyReport,
     SatisfactionCell,
 };
@@ -223,6 +224,43 @@ impl Store {
         })
     }
 
+    /// The month's free-text answers by sentiment, and the topics of the negative ones.
+    async fn comment_figures(&self, month: i32) -> Result<CommentFigures, ApiError> {
+        let mut figures = CommentFigures::default();
+        let rows = sqlx::query("SELECT label, COUNT(*) AS n FROM comments WHERE month = $1 GROUP BY label")
+            .bind(month as i64)
+            .fetch_all(&self.db.pool)
+            .await?;
+        for r in rows {
+            let n: i64 = col(&r, "n")?;
+            figures.total += n;
+            match col::<i64>(&r, "label")? {
+                1 => figures.negative += n,
+                2 => figures.neutral += n,
+                3 => figures.positive += n,
+                _ => {}
+            }
+        }
+        figures.analyzed = figures.negative + figures.neutral + figures.positive;
+        let mut topics: BTreeMap<String, i64> = BTreeMap::new();
+        for r in sqlx::query("SELECT topics FROM comments WHERE month = $1 AND label = 1")
+            .bind(month as i64)
+            .fetch_all(&self.db.pool)
+            .await?
+        {
+            for t in col::<String>(&r, "topics")?.split(',').filter(|t| !t.is_empty()) {
+                *topics.entry(t.to_string()).or_default() += 1;
+            }
+        }
+        let mut topics: Vec<TopicCount> = topics
+            .into_iter()
+            .map(|(topic, count)| TopicCount { topic, count })
+            .collect();
+        topics.sort_by(|a, b| b.count.cmp(&a.count).then(a.topic.cmp(&b.topic)));
+        figures.negative_topics = topics;
+        Ok(figures)
+    }
+
     /// The monthly analysis report of `month` against the month before.
     pub async fn monthly_report(&self, month: i32) -> Result<MonthlyReport, ApiError> {
         let prev = previous_month(month);
@@ -315,6 +353,7 @@ impl Store {
             top_categories,
             dimensions,
             markdown: String::new(),
+            comments: Some(self.comment_figures(month).await?),
         };
         report.markdown = crate::domain::report::markdown(&report, self.rules.min_group_size);
         Ok(report)

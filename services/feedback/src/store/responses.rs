@@ -199,6 +199,8 @@ impl Store {
             .bind(&invitation_id)
             .execute(&mut *tx)
             .await?;
+        self.insert_comments(&mut tx, &id, &name, &department, month, &response.answers, now)
+            .await?;
         self.outbox
             .enqueue(
                 &mut tx,
@@ -235,6 +237,98 @@ impl Store {
         tx.commit().await?;
         self.committed(true);
         Ok(response)
+    }
+
+    /// Keeps the response's free-text answers for their sentiment and, when the opinion service
+    /// is configured, queues their analysis (the outbox retries while opinion is away).
+    #[allow(clippy::too_many_arguments)]
+    async fn insert_comments(
+        &self,
+        tx: &mut hcrm_kit::db::Tx,
+        id: &str,
+        name: &str,
+        department: &str,
+        month: i32,
+        answers: &[Answer],
+        now: i64,
+    ) -> Result<(), ApiError> {
+        let texts: Vec<&Answer> = answers.iter().filter(|a| !a.text.trim().is_empty()).collect();
+        for a in &texts {
+            sqlx::query(
+                "INSERT INTO comments (response_id, question_id, department, month, label, score, topics, analyzed_at) \
+                 VALUES ($1, $2, $3, $4, 0, NULL, '', NULL)",
+            )
+            .bind(id)
+            .bind(&a.question)
+            .bind(department)
+            .bind(month as i64)
+            .execute(&mut **tx)
+            .await?;
+        }
+        if !texts.is_empty() && self.rules.analyze_comments {
+            self.outbox
+                .enqueue(
+                    tx,
+                    NewDelivery {
+                        id: format!("sentiment-{name}"),
+                        kind: "feedback.comment_sentiment",
+                        recipient: "service:opinion".into(),
+                        department: department.to_string(),
+                        reference: name.to_string(),
+                        message: json!({ "response": name, "comments": texts.len() }),
+                        not_before: now,
+                        source_at: Some(now),
+                    },
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The response's comments not scored yet: (question id, text).
+    pub async fn pending_comments(&self, response_id: &str) -> Result<Vec<(String, String)>, ApiError> {
+        let Some(row) = sqlx::query("SELECT body FROM responses WHERE id = $1")
+            .bind(response_id)
+            .fetch_optional(&self.db.pool)
+            .await?
+        else {
+            return Ok(vec![]);
+        };
+        let response: SurveyResponse = super::decode(&col::<Vec<u8>>(&row, "body")?)?;
+        let pending: Vec<String> = sqlx::query("SELECT question_id FROM comments WHERE response_id = $1 AND label = 0")
+            .bind(response_id)
+            .fetch_all(&self.db.pool)
+            .await?
+            .iter()
+            .map(|r| col::<String>(r, "question_id"))
+            .collect::<Result<_, _>>()?;
+        Ok(response
+            .answers
+            .into_iter()
+            .filter(|a| pending.contains(&a.question))
+            .map(|a| (a.question, a.text))
+            .collect())
+    }
+
+    /// Stores a comment's sentiment (label 1 negative, 2 neutral, 3 positive).
+    pub async fn record_comment(
+        &self,
+        response_id: &str,
+        question_id: &str,
+        label: i32,
+        score: f32,
+        topics: &[String],
+    ) -> Result<(), ApiError> {
+        sqlx::query("UPDATE comments SET label = $1, score = $2, topics = $3, analyzed_at = $4 WHERE response_id = $5 AND question_id = $6")
+            .bind(i64::from(label))
+            .bind(f64::from(score))
+            .bind(topics.join(","))
+            .bind(self.now())
+            .bind(response_id)
+            .bind(question_id)
+            .execute(&self.db.pool)
+            .await?;
+        Ok(())
     }
 
     /// Records a counter rating; a low one with a comment opens a case like a low survey answer.

@@ -130,25 +130,35 @@ impl Model {
 pub(crate) enum Name<'a> {
     /// A token.
     Token(&'a str),
+    /// A token within reach of a negation word, written after a `!`.
+    Negated(&'a str),
     /// Two adjacent tokens, written joined by one space.
     Pair(&'a str, &'a str),
     /// Two adjacent Han characters, written after a `^`. They catch what segmentation gets wrong
     /// or splits differently from one review to the next (好用 / 好 用).
     Chars(&'a str),
+    /// A character pair ending in a token within reach of a negation word, written after `!^`.
+    NegatedChars(&'a str),
 }
 
 impl std::fmt::Display for Name<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Name::Token(t) => f.write_str(t),
+            Name::Negated(t) => write!(f, "!{t}"),
             Name::Pair(a, b) => write!(f, "{a} {b}"),
             Name::Chars(c) => write!(f, "^{c}"),
+            Name::NegatedChars(c) => write!(f, "!^{c}"),
         }
     }
 }
 
 fn chars_key(s: &str) -> u64 {
     mix64(token_hash(s) ^ 0x5851_f42d_4c95_7f2d)
+}
+
+fn negated_key(token_hash: u64) -> u64 {
+    mix64(token_hash ^ 0x2127_599b_f432_5c37)
 }
 
 /// Key of a feature as written in the model file (see [`Name`]).
@@ -158,31 +168,55 @@ pub(crate) fn feature_key(name: &str) -> u64 {
     {
         return chars_key(c);
     }
+    if let Some(t) = name.strip_prefix('!')
+        && !t.is_empty()
+    {
+        return negated_key(feature_key(t));
+    }
     match name.split_once(' ') {
         Some((a, b)) => bigram_hash(token_hash(a), token_hash(b)),
         None => token_hash(name),
     }
 }
 
-/// Calls `f(key, name)` for every feature of `toks`, which must be slices of `text` in order.
+/// Calls `f(key, name)` for every feature of `toks`, which must be slices of `text`, in order.
 pub(crate) fn for_each_feature<'a>(text: &'a str, toks: &[Tok<'a>], mut f: impl FnMut(u64, Name<'a>)) {
     for (i, t) in toks.iter().enumerate() {
-        f(t.hash, Name::Token(t.text));
+        if t.negated {
+            f(negated_key(t.hash), Name::Negated(t.text));
+        } else {
+            f(t.hash, Name::Token(t.text));
+        }
         if let Some(n) = toks.get(i + 1) {
             f(bigram_hash(t.hash, n.hash), Name::Pair(t.text, n.text));
         }
     }
-    let mut prev: Option<(usize, char)> = None;
-    for (i, c) in text.char_indices() {
-        if is_han(c) {
-            if let Some((p, _)) = prev {
-                let pair = &text[p..i + c.len_utf8()];
-                f(chars_key(pair), Name::Chars(pair));
-            }
-            prev = Some((i, c));
-        } else {
+    // Character pairs, also across adjacent tokens; whitespace or any non-Han character breaks a run.
+    let base = text.as_ptr() as usize;
+    let mut prev: Option<usize> = None;
+    let mut prev_end = usize::MAX;
+    for t in toks {
+        let offset = t.text.as_ptr() as usize - base;
+        if offset != prev_end {
             prev = None;
         }
+        for (i, c) in t.text.char_indices() {
+            let at = offset + i;
+            if !is_han(c) {
+                prev = None;
+                continue;
+            }
+            if let Some(p) = prev {
+                let pair = &text[p..at + c.len_utf8()];
+                if t.negated {
+                    f(negated_key(chars_key(pair)), Name::NegatedChars(pair));
+                } else {
+                    f(chars_key(pair), Name::Chars(pair));
+                }
+            }
+            prev = Some(at);
+        }
+        prev_end = offset + t.text.len();
     }
 }
 

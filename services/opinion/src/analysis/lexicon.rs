@@ -109,7 +109,9 @@ impl Lexicon {
             }
             let Some(found) = self.lookup(tok) else { continue };
             // 好 is also a degree word: in "好 贵" it intensifies 贵 rather than praising.
-            if found.prefixes.is_empty() && self.degree.contains_key(&tok.hash) && self.next_is_sentiment(&toks[i + 1..])
+            if found.prefixes.is_empty()
+                && self.degree.contains_key(&tok.hash)
+                && self.next_is_sentiment(&toks[i + 1..])
             {
                 continue;
             }
@@ -206,7 +208,7 @@ impl Lexicon {
     }
 
     /// Splits of `word` into a one- or two-character negation or degree word and a non-empty rest.
-    fn modifier_prefixes<'a>(&self, word: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
+    fn modifier_prefixes<'s, 'a: 's>(&'s self, word: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> + 's {
         word.char_indices()
             .skip(1)
             .take(2)

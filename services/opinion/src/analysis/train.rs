@@ -161,8 +161,9 @@ pub fn train_section(base: &Analyzer, language: Language, rows: &[Example], opts
             Gold::Neu => continue,
         };
         let lowered = tokenize::lower(&row.text);
-        let toks = base.tokenizer.tokens(&lowered, language);
+        let mut toks = base.tokenizer.tokens(&lowered, language);
         let lex = base.lexicon.score(&toks, None);
+        base.lexicon.mark_negated(&mut toks);
         classifier::for_each_feature(&lowered, &toks, |k, name| {
             names.entry(k).or_insert_with(|| name.to_string());
         });

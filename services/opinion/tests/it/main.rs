@@ -9,6 +9,7 @@ use hcrm_kit::both_backends;
 mod alerts;
 mod incidents;
 mod ingest;
+mod comments;
 mod polling;
 mod reputation;
 mod watch;
