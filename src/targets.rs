@@ -118,6 +118,9 @@ mod tests {
             expand(&parse_list("all").unwrap()),
             vec![Target::Patients, Target::Followup, Target::Feedback, Target::Opinion]
         );
-        assert_eq!(expand(&[]), vec![Target::Patients, Target::Followup, Target::Feedback, Target::Opinion]);
+        assert_eq!(
+            expand(&[]),
+            vec![Target::Patients, Target::Followup, Target::Feedback, Target::Opinion]
+        );
     }
 }

@@ -453,7 +453,11 @@ async fn online_post_becomes_a_case(opinion: &GrpcChannel, feedback: &GrpcChanne
         let mut incidents = incidents.clone();
         let name = incident.name.clone();
         async move {
-            let i = incidents.get_incident(GetIncidentRequest { name }).await.ok()?.into_inner();
+            let i = incidents
+                .get_incident(GetIncidentRequest { name })
+                .await
+                .ok()?
+                .into_inner();
             (!i.case.is_empty()).then_some(i.case)
         }
     })

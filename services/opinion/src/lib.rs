@@ -252,7 +252,10 @@ pub async fn build(cfg: &Config, deps: Deps) -> anyhow::Result<Built> {
             fetcher.clone(),
             Duration::from_secs(cfg.poll_every_seconds),
         ));
-        jobs.push(jobs::alerts(store.clone(), Duration::from_secs(cfg.alert_every_seconds)));
+        jobs.push(jobs::alerts(
+            store.clone(),
+            Duration::from_secs(cfg.alert_every_seconds),
+        ));
         let sender = jobs::OpinionSender {
             notifier: hcrm_kit::notify::from_config(&cfg.notifier)?,
             staff_email: Arc::new(cfg.staff_email.clone()),

@@ -62,10 +62,7 @@ pub static PERMISSIONS: PermissionTable<Perm> = PermissionTable {
             &[WatchRead, MentionRead, Analyze, AlertRead, ReputationRead],
         ),
         (Role::DepartmentHead, &[MentionRead, ReputationRead]),
-        (
-            Role::Auditor,
-            &[WatchRead, MentionRead, AlertRead, ReputationRead],
-        ),
+        (Role::Auditor, &[WatchRead, MentionRead, AlertRead, ReputationRead]),
         (Role::Integration, &[Ingest, Analyze, EventsWatch]),
     ],
 };

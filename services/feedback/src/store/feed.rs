@@ -62,14 +62,29 @@ pub fn case_of_incident(event: &Event) -> Option<Case> {
     Some(Case {
         kind: CaseKind::Complaint as i32,
         channel: IntakeChannel::OnlinePost as i32,
-        patient: if patient.starts_with("patients/") { patient } else { String::new() },
+        patient: if patient.starts_with("patients/") {
+            patient
+        } else {
+            String::new()
+        },
         department: text("department").chars().take(40).collect(),
         category: text("category"),
-        severity: Severity::from_str_name(&format!("SEVERITY_{}", text("severity")))
-            .unwrap_or(Severity::Medium) as i32,
-        title: if title.is_empty() { "网络舆情 Online post".into() } else { title },
-        description: if description.is_empty() { incident.clone() } else { description },
-        attachments: if url.len() <= 500 && url.contains("://") { vec![url] } else { vec![] },
+        severity: Severity::from_str_name(&format!("SEVERITY_{}", text("severity"))).unwrap_or(Severity::Medium) as i32,
+        title: if title.is_empty() {
+            "网络舆情 Online post".into()
+        } else {
+            title
+        },
+        description: if description.is_empty() {
+            incident.clone()
+        } else {
+            description
+        },
+        attachments: if url.len() <= 500 && url.contains("://") {
+            vec![url]
+        } else {
+            vec![]
+        },
         source: format!("opinion/{incident}"),
         ..Default::default()
     })

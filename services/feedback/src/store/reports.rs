@@ -8,9 +8,8 @@ use crate::domain::workdays::{format_month, previous_month};
 use hcrm_kit::ApiError;
 use hcrm_kit::db::{Sql, Value, col};
 use hcrm_proto::feedback::{
-    CommentFigures, TopicCount,
-    CaseKind, CaseState, CategoryFigures, ComplaintCount, ComplaintReport, DepartmentFigures, MonthlyReport,
-    SatisfactionCell,
+    CaseKind, CaseState, CategoryFigures, CommentFigures, ComplaintCount, ComplaintReport, DepartmentFigures,
+    MonthlyReport, SatisfactionCell, TopicCount,
 };
 use std::collections::BTreeMap;
 

@@ -29,7 +29,9 @@ impl Opinion {
 
     /// Sentiment, topics and watched entities of `text`.
     pub async fn analyze(&self, text: &str) -> Result<TextAnalysis, ApiError> {
-        let request = self.caller.request(AnalyzeTextRequest { text: text.to_string() }, CALL_TIMEOUT)?;
+        let request = self
+            .caller
+            .request(AnalyzeTextRequest { text: text.to_string() }, CALL_TIMEOUT)?;
         match self.client.clone().analyze_text(request).await {
             Ok(response) => Ok(response.into_inner()),
             Err(status) => Err(match status.code() {

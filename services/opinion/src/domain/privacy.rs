@@ -22,11 +22,7 @@ pub fn valid_id_number(id: &str) -> bool {
     if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) {
         return false;
     }
-    let sum: u32 = b[..17]
-        .iter()
-        .zip(WEIGHTS)
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
+    let sum: u32 = b[..17].iter().zip(WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
     CHECK[(sum % 11) as usize] == b[17].to_ascii_uppercase()
 }
 
@@ -55,7 +51,10 @@ pub fn personal_data(text: &str, names: &[String], phones: &[String]) -> Vec<&'s
     if !found.contains(&"an identity number") && LONG_DIGITS.is_match(text) {
         found.push("a card or account number");
     }
-    if names.iter().any(|n| n.chars().count() >= 2 && text.contains(n.as_str())) {
+    if names
+        .iter()
+        .any(|n| n.chars().count() >= 2 && text.contains(n.as_str()))
+    {
         found.push("the patient's name");
     }
     found
@@ -69,7 +68,10 @@ mod tests {
     fn replies_with_personal_data_are_caught() {
         let none: &[String] = &[];
         assert!(personal_data("感谢您的反馈，我院已安排专人联系您。", none, none).is_empty());
-        assert_eq!(personal_data("请拨打 138 0013 8000 联系", none, none), vec!["a phone number"]);
+        assert_eq!(
+            personal_data("请拨打 138 0013 8000 联系", none, none),
+            vec!["a phone number"]
+        );
         assert_eq!(personal_data("电话0571-87654321", none, none), vec!["a phone number"]);
         // A synthetic identity number with a valid check digit.
         assert!(valid_id_number("11010519491231002X"));
@@ -78,7 +80,10 @@ mod tests {
             personal_data("身份证 11010519491231002X", none, none),
             vec!["an identity number"]
         );
-        assert_eq!(personal_data("mail me: a.b@example.com", none, none), vec!["an e-mail address"]);
+        assert_eq!(
+            personal_data("mail me: a.b@example.com", none, none),
+            vec!["an e-mail address"]
+        );
         let names = vec!["张伟".to_string()];
         assert_eq!(personal_data("张伟先生您好", &names, none), vec!["the patient's name"]);
         // Hotline numbers of the hospital are short and fine; dates are fine.

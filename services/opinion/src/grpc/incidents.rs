@@ -66,7 +66,10 @@ impl IncidentService for Api {
                 &self.pages,
                 &query,
             );
-            Ok(ListAlertsResponse { alerts, next_page_token })
+            Ok(ListAlertsResponse {
+                alerts,
+                next_page_token,
+            })
         };
         run.await.map(Response::new).map_err(|e| ctx.status(e))
     }
@@ -75,7 +78,9 @@ impl IncidentService for Api {
         let ctx = self.authorize(&request, Perm::IncidentWork, "CreateIncident").await?;
         let req = request.into_inner();
         let run = async {
-            let inc = req.incident.ok_or_else(|| ApiError::invalid("incident", "is required"))?;
+            let inc = req
+                .incident
+                .ok_or_else(|| ApiError::invalid("incident", "is required"))?;
             let mut v = Violations::new();
             v.text("incident.title", &inc.title, false, 200);
             v.text("incident.description", &inc.description, false, 4000);
@@ -98,7 +103,10 @@ impl IncidentService for Api {
         run.await.map(Response::new).map_err(|e| ctx.status(e))
     }
 
-    async fn list_incidents(&self, request: Request<ListIncidentsRequest>) -> Result<Response<ListIncidentsResponse>, Status> {
+    async fn list_incidents(
+        &self,
+        request: Request<ListIncidentsRequest>,
+    ) -> Result<Response<ListIncidentsResponse>, Status> {
         let ctx = self.authorize(&request, Perm::AlertRead, "ListIncidents").await?;
         let req = request.into_inner();
         let run = async {
@@ -128,15 +136,25 @@ impl IncidentService for Api {
         run.await.map(Response::new).map_err(|e| ctx.status(e))
     }
 
-    async fn transition_incident(&self, request: Request<TransitionIncidentRequest>) -> Result<Response<Incident>, Status> {
-        let ctx = self.authorize(&request, Perm::IncidentWork, "TransitionIncident").await?;
+    async fn transition_incident(
+        &self,
+        request: Request<TransitionIncidentRequest>,
+    ) -> Result<Response<Incident>, Status> {
+        let ctx = self
+            .authorize(&request, Perm::IncidentWork, "TransitionIncident")
+            .await?;
         let req = request.into_inner();
         let run = async {
             let id = parse_name("name", &req.name, "incidents")?;
             let mut v = Violations::new();
             v.enum_value::<IncidentAction>("action", req.action, true);
             let action = IncidentAction::try_from(req.action).unwrap_or_default();
-            v.text("reason", &req.reason, crate::domain::workflow::needs_reason(action), 2000);
+            v.text(
+                "reason",
+                &req.reason,
+                crate::domain::workflow::needs_reason(action),
+                2000,
+            );
             v.finish()?;
             self.store
                 .transition_incident(&actor(&ctx), id, action, &req.reason, &req.etag)
@@ -162,7 +180,9 @@ impl IncidentService for Api {
         &self,
         request: Request<UpdateIncidentLinksRequest>,
     ) -> Result<Response<Incident>, Status> {
-        let ctx = self.authorize(&request, Perm::IncidentWork, "UpdateIncidentLinks").await?;
+        let ctx = self
+            .authorize(&request, Perm::IncidentWork, "UpdateIncidentLinks")
+            .await?;
         let req = request.into_inner();
         let run = async {
             let id = parse_name("name", &req.name, "incidents")?;

@@ -150,7 +150,10 @@ impl MentionService for Api {
         run.await.map(Response::new).map_err(|e| ctx.status(e))
     }
 
-    async fn list_mentions(&self, request: Request<ListMentionsRequest>) -> Result<Response<ListMentionsResponse>, Status> {
+    async fn list_mentions(
+        &self,
+        request: Request<ListMentionsRequest>,
+    ) -> Result<Response<ListMentionsResponse>, Status> {
         let ctx = self.authorize(&request, Perm::MentionRead, "ListMentions").await?;
         let req = request.into_inner();
         let run = async {
@@ -191,7 +194,10 @@ impl MentionService for Api {
         run.await.map(Response::new).map_err(|e| ctx.status(e))
     }
 
-    async fn list_stories(&self, request: Request<ListStoriesRequest>) -> Result<Response<ListStoriesResponse>, Status> {
+    async fn list_stories(
+        &self,
+        request: Request<ListStoriesRequest>,
+    ) -> Result<Response<ListStoriesResponse>, Status> {
         let ctx = self.authorize(&request, Perm::MentionRead, "ListStories").await?;
         let req = request.into_inner();
         let run = async {
@@ -230,9 +236,10 @@ impl MentionService for Api {
             let watch = self.store.watch().await?;
             let analyzer = self.store.analyzer.clone();
             let text = req.text;
-            let (a, entities) = tokio::task::spawn_blocking(move || (analyzer.analyze(&text), watch.entities_in(&text)))
-                .await
-                .map_err(ApiError::internal)?;
+            let (a, entities) =
+                tokio::task::spawn_blocking(move || (analyzer.analyze(&text), watch.entities_in(&text)))
+                    .await
+                    .map_err(ApiError::internal)?;
             Ok(TextAnalysis {
                 language: a.language.code().to_string(),
                 sentiment: Some(Sentiment {
@@ -250,7 +257,10 @@ impl MentionService for Api {
 
     type WatchEventsStream = ServerStream<Event>;
 
-    async fn watch_events(&self, request: Request<WatchEventsRequest>) -> Result<Response<Self::WatchEventsStream>, Status> {
+    async fn watch_events(
+        &self,
+        request: Request<WatchEventsRequest>,
+    ) -> Result<Response<Self::WatchEventsStream>, Status> {
         let ctx = self.authorize(&request, Perm::EventsWatch, "WatchEvents").await?;
         let req = request.into_inner();
         Ledger::check_watch(req.after_sequence, &req.types).map_err(|e| ctx.status(e))?;

@@ -46,7 +46,11 @@ pub fn actor(ctx: &RequestContext) -> Actor {
 }
 
 /// A page token's position, read back for the query it was issued for.
-pub fn position<T: serde::de::DeserializeOwned>(pages: &PageTokens, query: &str, token: &str) -> Result<Option<T>, ApiError> {
+pub fn position<T: serde::de::DeserializeOwned>(
+    pages: &PageTokens,
+    query: &str,
+    token: &str,
+) -> Result<Option<T>, ApiError> {
     pages.read("page_token", query, token)
 }
 

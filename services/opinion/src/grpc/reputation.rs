@@ -16,8 +16,12 @@ const MAX_DAYS: i64 = 400;
 
 fn date(field: &str, d: &Option<Date>) -> Result<chrono::NaiveDate, ApiError> {
     let d = d.as_ref().ok_or_else(|| ApiError::invalid(field, "is required"))?;
-    chrono::NaiveDate::from_ymd_opt(d.year, u32::try_from(d.month).unwrap_or(0), u32::try_from(d.day).unwrap_or(0))
-        .ok_or_else(|| ApiError::invalid(field, "must be a real date"))
+    chrono::NaiveDate::from_ymd_opt(
+        d.year,
+        u32::try_from(d.month).unwrap_or(0),
+        u32::try_from(d.day).unwrap_or(0),
+    )
+    .ok_or_else(|| ApiError::invalid(field, "must be a real date"))
 }
 
 /// The period's dates, checked: start ≤ end, at most 400 days.
@@ -27,7 +31,10 @@ fn period(start: &Option<Date>, end: &Option<Date>) -> Result<(chrono::NaiveDate
         return Err(ApiError::invalid("end_date", "must not be before start_date"));
     }
     if (end - start).num_days() >= MAX_DAYS {
-        return Err(ApiError::invalid("end_date", format!("a period is at most {MAX_DAYS} days")));
+        return Err(ApiError::invalid(
+            "end_date",
+            format!("a period is at most {MAX_DAYS} days"),
+        ));
     }
     Ok((start, end))
 }
@@ -58,7 +65,10 @@ impl ReputationService for Api {
         run.await.map(Response::new).map_err(|e| ctx.status(e))
     }
 
-    async fn list_publicity(&self, request: Request<ListPublicityRequest>) -> Result<Response<ListPublicityResponse>, Status> {
+    async fn list_publicity(
+        &self,
+        request: Request<ListPublicityRequest>,
+    ) -> Result<Response<ListPublicityResponse>, Status> {
         let ctx = self.authorize(&request, Perm::ReputationRead, "ListPublicity").await?;
         let req = request.into_inner();
         let run = async {

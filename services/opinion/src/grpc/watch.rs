@@ -24,7 +24,10 @@ fn check_entity(e: &Entity, v: &mut Violations) {
     for (i, t) in e.terms.iter().enumerate() {
         let n = t.trim().chars().count();
         if !(2..=100).contains(&n) || t.chars().any(char::is_control) {
-            v.add(format!("entity.terms[{i}]"), "must be 2–100 characters without control characters");
+            v.add(
+                format!("entity.terms[{i}]"),
+                "must be 2–100 characters without control characters",
+            );
         }
     }
 }
@@ -107,7 +110,10 @@ impl WatchService for Api {
         run.await.map(Response::new).map_err(|e| ctx.status(e))
     }
 
-    async fn list_entities(&self, request: Request<ListEntitiesRequest>) -> Result<Response<ListEntitiesResponse>, Status> {
+    async fn list_entities(
+        &self,
+        request: Request<ListEntitiesRequest>,
+    ) -> Result<Response<ListEntitiesResponse>, Status> {
         let ctx = self.authorize(&request, Perm::WatchRead, "ListEntities").await?;
         let req = request.into_inner();
         let run = async {
@@ -186,7 +192,10 @@ impl WatchService for Api {
         run.await.map(Response::new).map_err(|e| ctx.status(e))
     }
 
-    async fn list_sources(&self, request: Request<ListSourcesRequest>) -> Result<Response<ListSourcesResponse>, Status> {
+    async fn list_sources(
+        &self,
+        request: Request<ListSourcesRequest>,
+    ) -> Result<Response<ListSourcesResponse>, Status> {
         let ctx = self.authorize(&request, Perm::WatchRead, "ListSources").await?;
         let req = request.into_inner();
         let run = async {
@@ -229,7 +238,10 @@ impl WatchService for Api {
         run.await.map(Response::new).map_err(|e| ctx.status(e))
     }
 
-    async fn delete_source(&self, request: Request<DeleteSourceRequest>) -> Result<Response<DeleteSourceResponse>, Status> {
+    async fn delete_source(
+        &self,
+        request: Request<DeleteSourceRequest>,
+    ) -> Result<Response<DeleteSourceResponse>, Status> {
         let ctx = self.authorize(&request, Perm::WatchManage, "DeleteSource").await?;
         let req = request.into_inner();
         let run = async {

@@ -82,8 +82,16 @@ impl Store {
     }
 
     /// The story with the most reach among the entity's mentions in the window.
-    async fn leading_story(&self, entity: &str, start: i64, end: i64, negative_only: bool) -> Result<(String, String), ApiError> {
-        let mut sql = Sql::new("SELECT me.story_id, CAST(SUM(me.reach) AS BIGINT) AS r FROM mention_entities me WHERE me.entity_id = ");
+    async fn leading_story(
+        &self,
+        entity: &str,
+        start: i64,
+        end: i64,
+        negative_only: bool,
+    ) -> Result<(String, String), ApiError> {
+        let mut sql = Sql::new(
+            "SELECT me.story_id, CAST(SUM(me.reach) AS BIGINT) AS r FROM mention_entities me WHERE me.entity_id = ",
+        );
         sql.bind(Value::Text(entity.to_string()));
         sql.push(" AND me.seen_at > ").bind(Value::Int(start));
         sql.push(" AND me.seen_at <= ").bind(Value::Int(end));
@@ -100,12 +108,14 @@ impl Store {
     }
 
     async fn fired_within(&self, rule_id: &str, since: i64) -> Result<bool, ApiError> {
-        Ok(sqlx::query("SELECT id FROM alerts WHERE rule_id = $1 AND created_at > $2 LIMIT 1")
-            .bind(rule_id)
-            .bind(since)
-            .fetch_optional(&self.db.pool)
-            .await?
-            .is_some())
+        Ok(
+            sqlx::query("SELECT id FROM alerts WHERE rule_id = $1 AND created_at > $2 LIMIT 1")
+                .bind(rule_id)
+                .bind(since)
+                .fetch_optional(&self.db.pool)
+                .await?
+                .is_some(),
+        )
     }
 
     async fn measure(&self, now: i64, rule_id: &str, entity_id: &str, rule: &AlertRule) -> Result<Vec<Trip>, ApiError> {

@@ -15,7 +15,11 @@ pub fn escalated_case(event: &Event) -> Option<(String, String)> {
         return None;
     }
     let v: serde_json::Value = serde_json::from_str(&event.payload_json).ok()?;
-    let incident = v.get("source")?.as_str()?.strip_prefix("opinion/incidents/")?.to_string();
+    let incident = v
+        .get("source")?
+        .as_str()?
+        .strip_prefix("opinion/incidents/")?
+        .to_string();
     let case = v.get("case")?.as_str()?.to_string();
     Some((incident, case))
 }

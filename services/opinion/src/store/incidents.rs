@@ -77,7 +77,14 @@ impl Store {
                 inc.story = alert.story.clone();
             }
             if inc.title.is_empty() {
-                inc.title = alert.message.lines().next().unwrap_or_default().chars().take(200).collect();
+                inc.title = alert
+                    .message
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(200)
+                    .collect();
             }
         }
         let story_id = if story_id.is_empty() {
@@ -98,7 +105,10 @@ impl Store {
             }
         }
         if inc.title.is_empty() {
-            return Err(ApiError::invalid("incident.title", "is required when there is no alert or story"));
+            return Err(ApiError::invalid(
+                "incident.title",
+                "is required when there is no alert or story",
+            ));
         }
         let id = hcrm_kit::new_id();
         let name = format!("incidents/{id}");
@@ -148,7 +158,12 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        let audit = actor.audit_entry("incident.create", &name, "", json!({ "alert": inc.alert, "story": inc.story }));
+        let audit = actor.audit_entry(
+            "incident.create",
+            &name,
+            "",
+            json!({ "alert": inc.alert, "story": inc.story }),
+        );
         let event = NewEvent {
             kind: "opinion.incident_opened",
             resource: name.clone(),
@@ -205,7 +220,14 @@ impl Store {
 
     /// Reads the incident for update, checks the etag, applies `change`, writes it back with its
     /// audit entry and event in one transaction.
-    async fn mutate<F>(&self, actor: &Actor, id: &str, expected: &str, action: &str, change: F) -> Result<Incident, ApiError>
+    async fn mutate<F>(
+        &self,
+        actor: &Actor,
+        id: &str,
+        expected: &str,
+        action: &str,
+        change: F,
+    ) -> Result<Incident, ApiError>
     where
         F: FnOnce(&mut Incident, i64) -> Result<Change, ApiError>,
     {
@@ -265,7 +287,11 @@ impl Store {
                     inc.name,
                     state.as_str_name(),
                     action.as_str_name(),
-                    if allowed.is_empty() { "none".into() } else { allowed.join(", ") }
+                    if allowed.is_empty() {
+                        "none".into()
+                    } else {
+                        allowed.join(", ")
+                    }
                 )));
             };
             inc.state = next as i32;
@@ -324,21 +350,38 @@ impl Store {
     }
 
     /// Asks feedback for a complaint case through the event feed, once.
-    pub async fn escalate(&self, actor: &Actor, id: &str, request: CaseRequest, expected: &str) -> Result<Incident, ApiError> {
+    pub async fn escalate(
+        &self,
+        actor: &Actor,
+        id: &str,
+        request: CaseRequest,
+        expected: &str,
+    ) -> Result<Incident, ApiError> {
         let url = self.incident_url(id).await?;
         self.mutate(actor, id, expected, "incident.escalate", |inc, now| {
             if !inc.case.is_empty() || inc.case_request_time.is_some() {
                 return Err(ApiError::FailedPrecondition(format!(
                     "{} was escalated already{}",
                     inc.name,
-                    if inc.case.is_empty() { String::new() } else { format!(" ({})", inc.case) }
+                    if inc.case.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", inc.case)
+                    }
                 )));
             }
             if inc.state == IncidentState::Resolved as i32 {
-                return Err(ApiError::FailedPrecondition(format!("{} is resolved; reopen it first", inc.name)));
+                return Err(ApiError::FailedPrecondition(format!(
+                    "{} is resolved; reopen it first",
+                    inc.name
+                )));
             }
             inc.case_request_time = Some(to_timestamp(now));
-            inc.notes.push(note(actor, format!("escalated to feedback ({})", request.department), now));
+            inc.notes.push(note(
+                actor,
+                format!("escalated to feedback ({})", request.department),
+                now,
+            ));
             let description = if request.description.is_empty() {
                 inc.description.clone()
             } else {
@@ -370,7 +413,10 @@ impl Store {
     pub async fn draft_reply(&self, actor: &Actor, id: &str, text: &str, expected: &str) -> Result<Incident, ApiError> {
         self.mutate(actor, id, expected, "incident.reply_draft", |inc, now| {
             if inc.state == IncidentState::Resolved as i32 {
-                return Err(ApiError::FailedPrecondition(format!("{} is resolved; reopen it first", inc.name)));
+                return Err(ApiError::FailedPrecondition(format!(
+                    "{} is resolved; reopen it first",
+                    inc.name
+                )));
             }
             inc.reply = Some(PublicReply {
                 text: text.to_string(),
@@ -386,13 +432,22 @@ impl Store {
     }
 
     /// Approves the draft; `check` re-checks its text (the linked patient may have changed).
-    pub async fn approve_reply<F>(&self, actor: &Actor, id: &str, expected: &str, check: F) -> Result<Incident, ApiError>
+    pub async fn approve_reply<F>(
+        &self,
+        actor: &Actor,
+        id: &str,
+        expected: &str,
+        check: F,
+    ) -> Result<Incident, ApiError>
     where
         F: FnOnce(&str) -> Result<(), ApiError>,
     {
         self.mutate(actor, id, expected, "incident.reply_approve", |inc, now| {
             let Some(reply) = inc.reply.as_mut().filter(|r| r.state == ReplyState::Draft as i32) else {
-                return Err(ApiError::FailedPrecondition(format!("{} has no draft reply to approve", inc.name)));
+                return Err(ApiError::FailedPrecondition(format!(
+                    "{} has no draft reply to approve",
+                    inc.name
+                )));
             };
             if reply.drafted_by == actor.subject() {
                 return Err(ApiError::PermissionDenied(

@@ -329,22 +329,24 @@ impl Store {
                 sql.push("(");
                 let mut values = vec![Value::Text(s.id.clone()), Value::Bytes(s.signature.to_bytes())];
                 values.extend(s.signature.bands().map(Value::Int));
-                for (j, v) in values.into_iter().chain([
-                    Value::Text(s.title.clone()),
-                    Value::Text(s.first_mention.clone()),
-                    Value::Int(s.added),
-                    Value::Int(s.reach),
-                    Value::Real(s.score_sum),
-                    Value::Int(s.negative),
-                    Value::Int(s.positive),
-                    Value::Text(json_list(&s.topics.iter().cloned().collect::<Vec<_>>())),
-                    Value::Text(json_list(&s.entities.iter().cloned().collect::<Vec<_>>())),
-                    Value::Int(i64::from(publicity(&s.topics, s.score_sum))),
-                    Value::Text(String::new()),
-                    Value::Int(s.first_seen),
-                    Value::Int(s.last_seen),
-                ])
-                .enumerate()
+                for (j, v) in values
+                    .into_iter()
+                    .chain([
+                        Value::Text(s.title.clone()),
+                        Value::Text(s.first_mention.clone()),
+                        Value::Int(s.added),
+                        Value::Int(s.reach),
+                        Value::Real(s.score_sum),
+                        Value::Int(s.negative),
+                        Value::Int(s.positive),
+                        Value::Text(json_list(&s.topics.iter().cloned().collect::<Vec<_>>())),
+                        Value::Text(json_list(&s.entities.iter().cloned().collect::<Vec<_>>())),
+                        Value::Int(i64::from(publicity(&s.topics, s.score_sum))),
+                        Value::Text(String::new()),
+                        Value::Int(s.first_seen),
+                        Value::Int(s.last_seen),
+                    ])
+                    .enumerate()
                 {
                     if j > 0 {
                         sql.push(", ");
@@ -379,7 +381,13 @@ impl Store {
         Ok(())
     }
 
-    async fn insert_mentions(&self, tx: &mut Tx, fresh: &[&Prepared], story_of: &[String], now: i64) -> Result<(), ApiError> {
+    async fn insert_mentions(
+        &self,
+        tx: &mut Tx,
+        fresh: &[&Prepared],
+        story_of: &[String],
+        now: i64,
+    ) -> Result<(), ApiError> {
         let rows: Vec<(&&Prepared, &String)> = fresh.iter().zip(story_of).collect();
         for chunk in rows.chunks(300) {
             let mut sql = Sql::new(
@@ -433,8 +441,9 @@ impl Store {
             .flat_map(|(p, s)| p.entities.iter().map(move |e| (*p, s, e)))
             .collect();
         for chunk in links.chunks(500) {
-            let mut sql =
-                Sql::new("INSERT INTO mention_entities (entity_id, seen_at, mention_id, story_id, label, reach) VALUES ");
+            let mut sql = Sql::new(
+                "INSERT INTO mention_entities (entity_id, seen_at, mention_id, story_id, label, reach) VALUES ",
+            );
             for (i, (p, story, entity)) in chunk.iter().enumerate() {
                 if i > 0 {
                     sql.push(", ");
@@ -522,7 +531,13 @@ fn story_title(incoming: &Incoming) -> String {
     } else {
         &incoming.title
     };
-    source.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(120).collect()
+    source
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(120)
+        .collect()
 }
 
 /// Positive publicity: a story about good deeds, new techniques or honours that is not negative.

@@ -137,7 +137,9 @@ impl Store {
         sql.push(" ORDER BY m.seen_at DESC, m.id DESC LIMIT ")
             .bind(Value::Int(limit as i64));
         let rows = sql.query().fetch_all(&self.db.pool).await?;
-        rows.iter().map(|r| Ok((col::<i64>(r, "seen_at")?, mention_of(r)?))).collect()
+        rows.iter()
+            .map(|r| Ok((col::<i64>(r, "seen_at")?, mention_of(r)?)))
+            .collect()
     }
 
     pub async fn get_story(&self, id: &str) -> Result<Story, ApiError> {
@@ -193,7 +195,13 @@ impl Store {
     }
 
     /// The stories first seen in [start, end) with the most reach.
-    pub async fn top_stories(&self, entity: Option<&str>, start: i64, end: i64, top: usize) -> Result<Vec<Story>, ApiError> {
+    pub async fn top_stories(
+        &self,
+        entity: Option<&str>,
+        start: i64,
+        end: i64,
+        top: usize,
+    ) -> Result<Vec<Story>, ApiError> {
         let mut sql = Sql::new("SELECT * FROM stories WHERE last_seen >= ");
         sql.bind(Value::Int(start));
         sql.push(" AND first_seen < ").bind(Value::Int(end));

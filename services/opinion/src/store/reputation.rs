@@ -69,13 +69,21 @@ impl Store {
                 positive: pos,
                 neutral: neu,
                 negative: neg,
-                negative_share: if mentions == 0 { 0.0 } else { neg as f64 / mentions as f64 },
+                negative_share: if mentions == 0 {
+                    0.0
+                } else {
+                    neg as f64 / mentions as f64
+                },
                 index: index(sum, mentions),
             });
             date = date.succ_opt().expect("a date before the end of time");
         }
         out.mentions = total;
-        out.negative_share = if total == 0 { 0.0 } else { negative as f64 / total as f64 };
+        out.negative_share = if total == 0 {
+            0.0
+        } else {
+            negative as f64 / total as f64
+        };
         out.index = index(score_sum, total);
         Ok(out)
     }

@@ -143,7 +143,10 @@ impl Store {
         let resource = format!("entities/{id}");
         let now = self.now();
         let mut tx = self.db.begin_write().await?;
-        let sql = format!("SELECT version, archived FROM entities WHERE id = $1{}", self.for_update());
+        let sql = format!(
+            "SELECT version, archived FROM entities WHERE id = $1{}",
+            self.for_update()
+        );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -244,7 +247,12 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let audit = actor.audit_entry("alert_rule.create", &format!("alert-rules/{id}"), "", json!({ "entity": entity.name }));
+        let audit = actor.audit_entry(
+            "alert_rule.create",
+            &format!("alert-rules/{id}"),
+            "",
+            json!({ "entity": entity.name }),
+        );
         hcrm_kit::ledger::append(&mut tx, now, &[audit], &[]).await?;
         tx.commit().await?;
         self.committed(false);
@@ -261,15 +269,14 @@ impl Store {
     }
 
     pub async fn list_rules(&self, entity_id: &str, after: &str, limit: usize) -> Result<Vec<AlertRule>, ApiError> {
-        let rows = sqlx::query(
-            "SELECT * FROM alert_rules WHERE id > $1 AND ($2 = '' OR entity_id = $3) ORDER BY id LIMIT $4",
-        )
-        .bind(after)
-        .bind(entity_id)
-        .bind(entity_id)
-        .bind(limit as i64)
-        .fetch_all(&self.db.pool)
-        .await?;
+        let rows =
+            sqlx::query("SELECT * FROM alert_rules WHERE id > $1 AND ($2 = '' OR entity_id = $3) ORDER BY id LIMIT $4")
+                .bind(after)
+                .bind(entity_id)
+                .bind(entity_id)
+                .bind(limit as i64)
+                .fetch_all(&self.db.pool)
+                .await?;
         rows.iter().map(rule_of).collect()
     }
 
@@ -294,13 +301,15 @@ impl Store {
             .await?
             .ok_or_else(|| ApiError::not_found(&resource))?;
         check_etag(&resource, &r.etag, col(&row, "version")?)?;
-        sqlx::query("UPDATE alert_rules SET enabled = $1, body = $2, version = version + 1, updated_at = $3 WHERE id = $4")
-            .bind(i64::from(r.enabled))
-            .bind(rule_document(&r))
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE alert_rules SET enabled = $1, body = $2, version = version + 1, updated_at = $3 WHERE id = $4",
+        )
+        .bind(i64::from(r.enabled))
+        .bind(rule_document(&r))
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         let audit = actor.audit_entry("alert_rule.update", &resource, "", json!({}));
         hcrm_kit::ledger::append(&mut tx, now, &[audit], &[]).await?;
         tx.commit().await?;

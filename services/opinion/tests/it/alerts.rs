@@ -15,7 +15,13 @@ const COMPLAINTS: &[&str] = &[
     "仁心医院的停车场收费太贵，保安态度还很差。",
 ];
 
-async fn rule(suite: &Suite, entity: &str, kind: AlertKind, threshold: i64, fill: impl FnOnce(&mut AlertRule)) -> AlertRule {
+async fn rule(
+    suite: &Suite,
+    entity: &str,
+    kind: AlertKind,
+    threshold: i64,
+    fill: impl FnOnce(&mut AlertRule),
+) -> AlertRule {
     let mut rule = AlertRule {
         entity: entity.into(),
         kind: kind as i32,
@@ -82,7 +88,10 @@ async fn negative_posts_raise_one_alert_per_window(backend: TestBackend) {
     .await;
     // More negatives within the window: no second alert.
     suite
-        .push(vec![post("https://bbs.example.cn/more", "仁心医院服务太差，再也不去了。")])
+        .push(vec![post(
+            "https://bbs.example.cn/more",
+            "仁心医院服务太差，再也不去了。",
+        )])
         .await;
     tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
     assert_eq!(alerts(&suite).await.len(), 1, "one alert per window");
@@ -96,7 +105,10 @@ async fn negative_posts_raise_one_alert_per_window(backend: TestBackend) {
         .map(|(i, t)| post(&format!("https://bbs.example.cn/later{i}"), &format!("{t} 第二天")))
         .collect();
     suite.push(next).await;
-    eventually("the next window's alert", || async { (alerts(&suite).await.len() == 2).then_some(()) }).await;
+    eventually("the next window's alert", || async {
+        (alerts(&suite).await.len() == 2).then_some(())
+    })
+    .await;
     suite.stop().await;
 }
 
@@ -105,7 +117,10 @@ async fn bursts_and_reach_raise_alerts(backend: TestBackend) {
     let hospital = suite.hospital().await;
     // A quiet baseline: one neutral mention an hour for the past three hours.
     for h in 1..=3 {
-        let mut p = post(&format!("https://news.example.cn/{h}"), &format!("仁心医院门诊时间调整通知 第{h}期"));
+        let mut p = post(
+            &format!("https://news.example.cn/{h}"),
+            &format!("仁心医院门诊时间调整通知 第{h}期"),
+        );
         p.publish_time = Some(at(START - h * HOUR - MINUTE));
         suite.push(vec![p]).await;
     }
@@ -122,7 +137,19 @@ async fn bursts_and_reach_raise_alerts(backend: TestBackend) {
         .map(|i| {
             let mut p = post(
                 &format!("https://weibo.com/burst/{i}"),
-                &format!("第{i}条：听说仁心医院{}", ["新院区开业", "专家义诊", "停电", "招聘", "改扩建", "开通夜间门诊", "换了院长", "医保结算系统升级"][i]),
+                &format!(
+                    "第{i}条：听说仁心医院{}",
+                    [
+                        "新院区开业",
+                        "专家义诊",
+                        "停电",
+                        "招聘",
+                        "改扩建",
+                        "开通夜间门诊",
+                        "换了院长",
+                        "医保结算系统升级"
+                    ][i]
+                ),
             );
             if i == 0 {
                 p.reach = 50_000;

@@ -3,8 +3,8 @@
 
 use crate::helpers::*;
 use hcrm_kit::auth::Role;
-use hcrm_proto::feedback::survey_service_client::SurveyServiceClient;
 use hcrm_proto::feedback::report_service_client::ReportServiceClient;
+use hcrm_proto::feedback::survey_service_client::SurveyServiceClient;
 use hcrm_proto::feedback::*;
 
 crate::both_backends!(free_text_answers_are_scored_and_reported);
@@ -115,7 +115,11 @@ async fn free_text_answers_are_scored_and_reported(backend: TestBackend) {
         }
     })
     .await;
-    assert_eq!((figures.total, figures.negative, figures.positive), (2, 1, 1), "{figures:?}");
+    assert_eq!(
+        (figures.total, figures.negative, figures.positive),
+        (2, 1, 1),
+        "{figures:?}"
+    );
     assert!(
         figures.negative_topics.iter().any(|t| t.topic == "service_attitude"),
         "{figures:?}"

@@ -107,8 +107,12 @@ impl Suite {
         opinion.fetch.max_bytes = 256 * 1024;
         tune(&mut opinion);
         let built = vec![
-            hcrm_patients::build(&patients, deps.clone()).await.expect("build patients"),
-            hcrm_feedback::build(&feedback, deps.clone()).await.expect("build feedback"),
+            hcrm_patients::build(&patients, deps.clone())
+                .await
+                .expect("build patients"),
+            hcrm_feedback::build(&feedback, deps.clone())
+                .await
+                .expect("build feedback"),
             hcrm_opinion::build(&opinion, deps).await.expect("build opinion"),
         ];
         let handle = hcrm_kit::server::start(built, listener, None, &ServerConfig::default(), shutdown)
@@ -174,8 +178,12 @@ impl Suite {
 
     /// The hospital on the watch list; returns its entity.
     pub async fn hospital(&self) -> Entity {
-        self.entity(EntityKind::Hospital, "仁心医院", &["仁心医院", "仁心", "Renxin Hospital"])
-            .await
+        self.entity(
+            EntityKind::Hospital,
+            "仁心医院",
+            &["仁心医院", "仁心", "Renxin Hospital"],
+        )
+        .await
     }
 
     pub async fn entity(&self, kind: EntityKind, name: &str, terms: &[&str]) -> Entity {
@@ -198,7 +206,10 @@ impl Suite {
         self.push_messages(vec![posts]).await.expect("ingest")
     }
 
-    pub async fn push_messages(&self, messages: Vec<Vec<PushedMention>>) -> Result<IngestMentionsResponse, tonic::Status> {
+    pub async fn push_messages(
+        &self,
+        messages: Vec<Vec<PushedMention>>,
+    ) -> Result<IngestMentionsResponse, tonic::Status> {
         let requests: Vec<IngestMentionsRequest> = messages
             .into_iter()
             .map(|mentions| IngestMentionsRequest { mentions })

@@ -6,7 +6,10 @@ use crate::helpers::*;
 use hcrm_kit::auth::Role;
 use tonic::Code;
 
-crate::both_backends!(an_incident_is_worked_and_escalated_to_feedback, a_public_reply_needs_a_second_person_and_no_personal_data);
+crate::both_backends!(
+    an_incident_is_worked_and_escalated_to_feedback,
+    a_public_reply_needs_a_second_person_and_no_personal_data
+);
 
 async fn story(suite: &Suite) -> Story {
     suite.hospital().await;
@@ -57,7 +60,9 @@ async fn an_incident_is_worked_and_escalated_to_feedback(backend: TestBackend) {
     assert_status(again, Code::AlreadyExists, None);
     let linked_story = suite
         .mentions(Role::OpinionAnalyst)
-        .get_story(GetStoryRequest { name: story.name.clone() })
+        .get_story(GetStoryRequest {
+            name: story.name.clone(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -72,7 +77,11 @@ async fn an_incident_is_worked_and_escalated_to_feedback(backend: TestBackend) {
         })
         .await;
     let status = assert_status(wrong, Code::FailedPrecondition, None);
-    assert!(status.message().contains("INCIDENT_ACTION_ACKNOWLEDGE"), "{}", status.message());
+    assert!(
+        status.message().contains("INCIDENT_ACTION_ACKNOWLEDGE"),
+        "{}",
+        status.message()
+    );
     let acked = analyst
         .transition_incident(TransitionIncidentRequest {
             name: inc.name.clone(),

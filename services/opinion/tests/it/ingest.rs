@@ -29,7 +29,10 @@ async fn a_repost_storm_is_one_story_with_its_reach(backend: TestBackend) {
         .map(|i| post(&format!("https://weibo.com/p/{i}"), &repost(i)))
         .collect();
     let r = suite.push(posts).await;
-    assert_eq!((r.received, r.accepted, r.duplicates, r.unmatched, r.rejected), (60, 60, 0, 0, 0));
+    assert_eq!(
+        (r.received, r.accepted, r.duplicates, r.unmatched, r.rejected),
+        (60, 60, 0, 0, 0)
+    );
     assert_eq!(r.stories_created, 1, "{r:?}");
     assert_eq!(r.grouped, 59);
     // An unrelated post about the same hospital is another story.
@@ -59,13 +62,15 @@ async fn a_repost_storm_is_one_story_with_its_reach(backend: TestBackend) {
         SentimentLabel::Negative as i32,
         "{storm:?}"
     );
-    assert!(storm.topics.iter().any(|t| t == "service_attitude"), "{:?}", storm.topics);
+    assert!(
+        storm.topics.iter().any(|t| t == "service_attitude"),
+        "{:?}",
+        storm.topics
+    );
     let good = stories.iter().find(|s| s.mention_count == 1).unwrap();
     assert!(good.topics.iter().any(|t| t == "new_technique"), "{:?}", good.topics);
     // Later reposts join the same story.
-    let later = suite
-        .push(vec![post("https://weibo.com/p/later", &repost(99))])
-        .await;
+    let later = suite.push(vec![post("https://weibo.com/p/later", &repost(99))]).await;
     assert_eq!((later.stories_created, later.grouped), (0, 1));
     suite.stop().await;
 }
@@ -103,19 +108,23 @@ async fn duplicates_unmatched_and_invalid_posts_are_counted_not_kept(backend: Te
         .await
         .unwrap();
     assert_eq!(again.received, 7);
-    assert_eq!((again.accepted, again.duplicates, again.rejected), (1, 2, 4), "{again:?}");
-    let fields: Vec<(i64, &str)> = again
-        .rejections
-        .iter()
-        .map(|r| (r.index, r.field.as_str()))
-        .collect();
+    assert_eq!(
+        (again.accepted, again.duplicates, again.rejected),
+        (1, 2, 4),
+        "{again:?}"
+    );
+    let fields: Vec<(i64, &str)> = again.rejections.iter().map(|r| (r.index, r.field.as_str())).collect();
     assert_eq!(fields, vec![(3, "text"), (4, "url"), (5, "reach"), (6, "text")]);
     assert_eq!(suite.count("SELECT COUNT(*) FROM mentions").await, 2);
     // More than 1,000 posts in one message is refused as a whole message.
     let many: Vec<PushedMention> = (0..1001)
         .map(|i| post(&format!("https://b.example.cn/{i}"), "仁心医院"))
         .collect();
-    assert_status(suite.push_messages(vec![many]).await, Code::InvalidArgument, Some("mentions"));
+    assert_status(
+        suite.push_messages(vec![many]).await,
+        Code::InvalidArgument,
+        Some("mentions"),
+    );
     suite.stop().await;
 }
 
@@ -123,12 +132,25 @@ async fn mentions_and_stories_are_listed_by_entity_and_sentiment(backend: TestBa
     let suite = Suite::start(backend).await;
     let hospital = suite.hospital().await;
     let cardiology = suite
-        .entity(EntityKind::Department, "心内科", &["心内科", "心血管内科", "cardiology"])
+        .entity(
+            EntityKind::Department,
+            "心内科",
+            &["心内科", "心血管内科", "cardiology"],
+        )
         .await;
     let mut posts = vec![
-        post("https://x.example.cn/1", "仁心医院心内科的王医生医术高明，非常负责，感谢！"),
-        post("https://x.example.cn/2", "仁心医院收费太乱了，检查费莫名其妙多收了好几百，太黑心了。"),
-        post("https://x.example.cn/3", "Renxin Hospital cardiology team was caring and professional."),
+        post(
+            "https://x.example.cn/1",
+            "仁心医院心内科的王医生医术高明，非常负责，感谢！",
+        ),
+        post(
+            "https://x.example.cn/2",
+            "仁心医院收费太乱了，检查费莫名其妙多收了好几百，太黑心了。",
+        ),
+        post(
+            "https://x.example.cn/3",
+            "Renxin Hospital cardiology team was caring and professional.",
+        ),
         post("https://x.example.cn/4", "仁心医院门诊楼今天开始装修，请大家绕行东门。"),
     ];
     posts[0].publish_time = Some(at(START - HOUR));
@@ -152,16 +174,27 @@ async fn mentions_and_stories_are_listed_by_entity_and_sentiment(backend: TestBa
     };
     let all = by_entity(hospital.name.clone(), SentimentLabel::Unspecified).await;
     assert_eq!(all.len(), 4);
-    assert_eq!(all.last().unwrap().url, "https://x.example.cn/1", "oldest (published earlier) last");
+    assert_eq!(
+        all.last().unwrap().url,
+        "https://x.example.cn/1",
+        "oldest (published earlier) last"
+    );
     let cardio = by_entity(cardiology.name.clone(), SentimentLabel::Unspecified).await;
     assert_eq!(cardio.len(), 2, "Chinese and English terms match");
     let negative = by_entity(String::new(), SentimentLabel::Negative).await;
     assert_eq!(negative.len(), 1);
     assert_eq!(negative[0].url, "https://x.example.cn/2");
-    assert!(negative[0].topics.iter().any(|t| t == "charges"), "{:?}", negative[0].topics);
+    assert!(
+        negative[0].topics.iter().any(|t| t == "charges"),
+        "{:?}",
+        negative[0].topics
+    );
     let english = &all.iter().find(|m| m.url.ends_with("/3")).unwrap();
     assert_eq!(english.language, "en");
-    assert_eq!(english.sentiment.as_ref().unwrap().label, SentimentLabel::Positive as i32);
+    assert_eq!(
+        english.sentiment.as_ref().unwrap().label,
+        SentimentLabel::Positive as i32
+    );
     // Paging: two pages of two, no overlap.
     let first = analyst
         .clone()
@@ -182,7 +215,12 @@ async fn mentions_and_stories_are_listed_by_entity_and_sentiment(backend: TestBa
         .await
         .unwrap()
         .into_inner();
-    let mut names: Vec<String> = first.mentions.iter().chain(&second.mentions).map(|m| m.name.clone()).collect();
+    let mut names: Vec<String> = first
+        .mentions
+        .iter()
+        .chain(&second.mentions)
+        .map(|m| m.name.clone())
+        .collect();
     names.sort();
     names.dedup();
     assert_eq!(names.len(), 4);

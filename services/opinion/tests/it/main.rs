@@ -7,9 +7,9 @@ mod helpers;
 use hcrm_kit::both_backends;
 
 mod alerts;
+mod comments;
 mod incidents;
 mod ingest;
-mod comments;
 mod polling;
 mod reputation;
 mod watch;

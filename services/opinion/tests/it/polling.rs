@@ -37,18 +37,34 @@ const PAGE: &str = r#"<html><head><meta charset="utf-8"><title>仁心医院获�
 
 async fn serve() -> String {
     let app = axum::Router::new()
-        .route("/rss", get(|| async { ([(header::CONTENT_TYPE, "application/rss+xml")], RSS) }))
-        .route("/gbk.xml", get(|| async { ([(header::CONTENT_TYPE, "text/xml")], gbk_rss()) }))
+        .route(
+            "/rss",
+            get(|| async { ([(header::CONTENT_TYPE, "application/rss+xml")], RSS) }),
+        )
+        .route(
+            "/gbk.xml",
+            get(|| async { ([(header::CONTENT_TYPE, "text/xml")], gbk_rss()) }),
+        )
         .route("/page", get(|| async { ([(header::CONTENT_TYPE, "text/html")], PAGE) }))
-        .route("/broken", get(|| async { ([(header::CONTENT_TYPE, "application/rss+xml")], "<rss><channel><item>") }))
-        .route("/huge", get(|| async { ([(header::CONTENT_TYPE, "text/html")], "仁".repeat(200_000)) }))
+        .route(
+            "/broken",
+            get(|| async { ([(header::CONTENT_TYPE, "application/rss+xml")], "<rss><channel><item>") }),
+        )
+        .route(
+            "/huge",
+            get(|| async { ([(header::CONTENT_TYPE, "text/html")], "仁".repeat(200_000)) }),
+        )
         .route(
             "/etag",
             get(|headers: HeaderMap| async move {
                 if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v == "\"v1\"") {
                     return StatusCode::NOT_MODIFIED.into_response();
                 }
-                ([(header::ETAG, "\"v1\""), (header::CONTENT_TYPE, "application/rss+xml")], RSS).into_response()
+                (
+                    [(header::ETAG, "\"v1\""), (header::CONTENT_TYPE, "application/rss+xml")],
+                    RSS,
+                )
+                    .into_response()
             }),
         )
         .route(
@@ -94,7 +110,11 @@ async fn feeds_and_pages_are_polled_and_failures_recorded(backend: TestBackend) 
     let rss = source(&suite, &format!("{base}/rss"), SourceKind::Feed).await;
     let polled = poll(&suite, &rss).await;
     assert_eq!(polled.last_status, FetchStatus::Ok as i32, "{polled:?}");
-    assert_eq!((polled.last_item_count, polled.last_kept_count), (3, 2), "the library news is not about us");
+    assert_eq!(
+        (polled.last_item_count, polled.last_kept_count),
+        (3, 2),
+        "the library news is not about us"
+    );
     assert!(polled.last_fetch_time.is_some());
     let again = poll(&suite, &rss).await;
     assert_eq!((again.last_item_count, again.last_kept_count), (3, 0), "already stored");
@@ -109,13 +129,20 @@ async fn feeds_and_pages_are_polled_and_failures_recorded(backend: TestBackend) 
         .into_inner()
         .mentions;
     assert_eq!(mentions.len(), 2);
-    assert!(mentions.iter().all(|m| m.url.starts_with(&format!("{base}/news/"))), "links resolved");
+    assert!(
+        mentions.iter().all(|m| m.url.starts_with(&format!("{base}/news/"))),
+        "links resolved"
+    );
     assert!(mentions.iter().all(|m| m.entities == vec![hospital.name.clone()]));
     let clinic = mentions.iter().find(|m| m.url.ends_with("/1")).unwrap();
     assert!(!clinic.text.contains("<p>"), "markup stripped: {}", clinic.text);
     assert!(clinic.topics.iter().any(|t| t == "good_deeds"), "{:?}", clinic.topics);
 
-    let gbk = poll(&suite, &source(&suite, &format!("{base}/gbk.xml"), SourceKind::Feed).await).await;
+    let gbk = poll(
+        &suite,
+        &source(&suite, &format!("{base}/gbk.xml"), SourceKind::Feed).await,
+    )
+    .await;
     assert_eq!(gbk.last_status, FetchStatus::Ok as i32, "{gbk:?}");
     assert_eq!(gbk.last_kept_count, 1);
     assert_eq!(gbk.last_encoding.to_uppercase(), "GBK");
@@ -137,15 +164,18 @@ async fn feeds_and_pages_are_polled_and_failures_recorded(backend: TestBackend) 
     assert_eq!(page_mention.title, "仁心医院获评省级文明单位");
 
     for (path, expect) in [("/broken", "pars"), ("/huge", "large"), ("/redirect", "")] {
-        let s = poll(&suite, &source(&suite, &format!("{base}{path}"), SourceKind::Feed).await).await;
+        let s = poll(
+            &suite,
+            &source(&suite, &format!("{base}{path}"), SourceKind::Feed).await,
+        )
+        .await;
         assert_eq!(s.last_status, FetchStatus::Error as i32, "{path}: {s:?}");
         assert_eq!(s.consecutive_failures, 1);
+        assert!(s.last_error.to_lowercase().contains(expect), "{path}: {}", s.last_error);
         assert!(
-            s.last_error.to_lowercase().contains(expect),
-            "{path}: {}",
-            s.last_error
+            s.next_fetch_time.unwrap().seconds > at(START).seconds + 900,
+            "backs off"
         );
-        assert!(s.next_fetch_time.unwrap().seconds > at(START).seconds + 900, "backs off");
     }
 
     let etag = source(&suite, &format!("{base}/etag"), SourceKind::Feed).await;

@@ -57,7 +57,11 @@ async fn the_trend_counts_each_day_and_publicity_is_listed(backend: TestBackend)
     assert_eq!(r.mentions, 4);
     assert!((r.negative_share - 0.5).abs() < 1e-9);
     assert_eq!(r.days[0].index, 50.0, "a quiet day is neutral");
-    assert!(r.days[1].index < 50.0 && r.days[2].index > r.days[1].index, "{:?}", r.days);
+    assert!(
+        r.days[1].index < 50.0 && r.days[2].index > r.days[1].index,
+        "{:?}",
+        r.days
+    );
     assert_eq!(r.top_stories[0].reach, 5_000, "the most reached first");
     let publicity = client
         .list_publicity(ListPublicityRequest {

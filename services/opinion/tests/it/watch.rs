@@ -42,12 +42,17 @@ async fn the_watch_list_is_kept_with_clear_errors(backend: TestBackend) {
         .await;
     let status = assert_status(bad, Code::InvalidArgument, Some("entity.kind"));
     let text = format!("{status:?}");
-    assert!(text.contains("entity.display_name") && text.contains("entity.terms[0]"), "{text}");
+    assert!(
+        text.contains("entity.display_name") && text.contains("entity.terms[0]"),
+        "{text}"
+    );
     // A new term applies to the next posts.
     let mut e = hospital.clone();
     e.terms.push("RX Hospital".into());
     let updated = analyst
-        .update_entity(UpdateEntityRequest { entity: Some(e.clone()) })
+        .update_entity(UpdateEntityRequest {
+            entity: Some(e.clone()),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -58,7 +63,10 @@ async fn the_watch_list_is_kept_with_clear_errors(backend: TestBackend) {
         None,
     );
     let r = suite
-        .push(vec![post("https://x.example.org/1", "Waited for hours at RX Hospital, terrible.")])
+        .push(vec![post(
+            "https://x.example.org/1",
+            "Waited for hours at RX Hospital, terrible.",
+        )])
         .await;
     assert_eq!(r.accepted, 1, "the new term matched");
     // Archived: no longer matched, still readable.
@@ -218,7 +226,10 @@ async fn alert_rules_are_checked(backend: TestBackend) {
             }),
         })
         .await;
-    let status = format!("{:?}", assert_status(bad, Code::InvalidArgument, Some("rule.threshold")));
+    let status = format!(
+        "{:?}",
+        assert_status(bad, Code::InvalidArgument, Some("rule.threshold"))
+    );
     for field in ["rule.window_minutes", "rule.burst_factor", "rule.baseline_windows"] {
         assert!(status.contains(field), "{field}: {status}");
     }
