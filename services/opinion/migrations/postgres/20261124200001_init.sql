@@ -121,6 +121,7 @@ CREATE TABLE mention_entities (
     reach      BIGINT NOT NULL,
     PRIMARY KEY (entity_id, seen_at, mention_id)
 );
+CREATE INDEX mention_entities_story ON mention_entities (entity_id, story_id);
 
 -- Daily counts per entity ('' for all mentions), kept as mentions arrive.
 CREATE TABLE daily (

@@ -1,6 +1,6 @@
 //! IncidentService: alerts and the incident workflow.
 
-use super::{Api, actor, optional_id, position, time_position};
+use super::{Api, actor, optional_id, position, request_key, time_position, v_request_id};
 use crate::domain::privacy::personal_data;
 use crate::permissions::Perm;
 use crate::store::incidents::CaseRequest;
@@ -88,7 +88,11 @@ impl IncidentService for Api {
             v.finish()?;
             optional_id("incident.alert", &inc.alert, "alerts")?;
             optional_id("incident.story", &inc.story, "stories")?;
-            self.store.create_incident(&actor(&ctx), inc, &req.owner).await
+            v_request_id(&req.request_id)?;
+            let key = request_key("CreateIncident", &ctx, &req.request_id);
+            self.store
+                .create_incident(&actor(&ctx), inc, &req.owner, key.as_deref())
+                .await
         };
         run.await.map(Response::new).map_err(|e| ctx.status(e))
     }
@@ -253,6 +257,13 @@ impl IncidentService for Api {
         let req = request.into_inner();
         let run = async {
             let id = parse_name("name", &req.name, "incidents")?;
+            // The etag names the draft the approver read: a redraft since then is not approved.
+            if req.etag.is_empty() {
+                return Err(ApiError::invalid(
+                    "etag",
+                    "is required: the etag of the incident as read",
+                ));
+            }
             let inc = self.store.get_incident(id).await?;
             // The patient linked since the draft was written counts too.
             let (mut names, mut phones) = (Vec::new(), Vec::new());

@@ -104,6 +104,8 @@ impl MentionService for Api {
             while let Some(message) = stream.next().await {
                 let message = message.map_err(|s| ApiError::invalid("stream", format!("broken: {}", s.message())))?;
                 if message.mentions.len() > MAX_PER_MESSAGE {
+                    // What came before is acknowledged as stored, so store it first.
+                    self.store.ingest(std::mem::take(&mut pending)).await?;
                     return Err(ApiError::invalid(
                         "mentions",
                         format!("at most {MAX_PER_MESSAGE} per message; the earlier messages were stored"),

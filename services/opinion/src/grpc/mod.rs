@@ -45,6 +45,18 @@ pub fn actor(ctx: &RequestContext) -> Actor {
     }
 }
 
+/// The idempotency key of a create, scoped to the caller and method.
+pub fn request_key(method: &str, ctx: &RequestContext, request_id: &str) -> Option<String> {
+    (!request_id.is_empty()).then(|| format!("{method}\u{1f}{}\u{1f}{request_id}", ctx.principal.subject))
+}
+
+/// INVALID_ARGUMENT for a malformed `request_id`.
+pub fn v_request_id(request_id: &str) -> Result<(), ApiError> {
+    let mut v = hcrm_kit::validate::Violations::new();
+    v.request_id("request_id", request_id);
+    v.finish()
+}
+
 /// A page token's position, read back for the query it was issued for.
 pub fn position<T: serde::de::DeserializeOwned>(
     pages: &PageTokens,

@@ -16,6 +16,9 @@ const MAX_DAYS: i64 = 400;
 
 fn date(field: &str, d: &Option<Date>) -> Result<chrono::NaiveDate, ApiError> {
     let d = d.as_ref().ok_or_else(|| ApiError::invalid(field, "is required"))?;
+    if !(1900..=2200).contains(&d.year) {
+        return Err(ApiError::invalid(field, "must be a date between 1900 and 2200"));
+    }
     chrono::NaiveDate::from_ymd_opt(
         d.year,
         u32::try_from(d.month).unwrap_or(0),

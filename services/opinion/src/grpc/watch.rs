@@ -1,6 +1,6 @@
 //! WatchService: the watch list, sources and alert rules.
 
-use super::{Api, actor, optional_id, position};
+use super::{Api, actor, optional_id, position, request_key, v_request_id};
 use crate::permissions::Perm;
 use crate::store::parse_name;
 use hcrm_kit::ApiError;
@@ -277,7 +277,9 @@ impl WatchService for Api {
             let mut v = Violations::new();
             check_rule(&r, &mut v);
             v.finish()?;
-            self.store.create_rule(&actor(&ctx), &entity, r).await
+            v_request_id(&req.request_id)?;
+            let key = request_key("CreateAlertRule", &ctx, &req.request_id);
+            self.store.create_rule(&actor(&ctx), &entity, r, key.as_deref()).await
         };
         run.await.map(Response::new).map_err(|e| ctx.status(e))
     }

@@ -67,17 +67,27 @@ async fn poll(store: &Store, fetcher: &Fetcher, due: Due) -> Result<(), ApiError
                     reach: 1,
                 })
                 .collect();
-            match store.ingest(batch).await {
-                Ok(done) => FetchOutcome::Fetched {
+            // In batches of the push path's size: a huge feed is many small transactions.
+            let mut kept = 0;
+            let mut failed = None;
+            for chunk in batch.chunks(500) {
+                match store.ingest(chunk.to_vec()).await {
+                    Ok(done) => kept += done.accepted as i32,
+                    Err(err) => {
+                        tracing::warn!(source = %due.id, error = %err, "storing a fetch failed");
+                        failed = Some(format!("storing the items failed: {err}"));
+                        break;
+                    }
+                }
+            }
+            match failed {
+                None => FetchOutcome::Fetched {
                     items: count,
-                    kept: done.accepted as i32,
+                    kept,
                     validators,
                     encoding: encoding.to_string(),
                 },
-                Err(err) => {
-                    tracing::warn!(source = %due.id, error = %err, "storing a fetch failed");
-                    FetchOutcome::Failed(format!("storing the items failed: {err}"))
-                }
+                Some(error) => FetchOutcome::Failed(error),
             }
         }
         Err(err) => {

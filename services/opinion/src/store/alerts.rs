@@ -25,6 +25,9 @@ struct Trip {
     baseline: f64,
     message: String,
     notify: Vec<String>,
+    /// Count and burst rules: no alert if the rule fired after this (checked under the rule's
+    /// lock, so replicas evaluating at once raise one).
+    quiet_since: Option<i64>,
 }
 
 fn alert_of(row: &AnyRow) -> Result<Alert, ApiError> {
@@ -140,6 +143,7 @@ impl Store {
             baseline,
             message,
             notify: notify.clone(),
+            quiet_since: (kind != AlertKind::HighReach).then_some(start),
         };
         let bucket = now.div_euclid(window);
         match kind {
@@ -185,13 +189,18 @@ impl Store {
                 )])
             }
             AlertKind::HighReach => {
+                // Stories not alerted on by this rule yet, so the next ones are not starved by
+                // the ones already told.
                 let rows = sqlx::query(
-                    "SELECT id, title, reach FROM stories WHERE last_seen > $1 AND reach >= $2 AND entities LIKE $3
+                    "SELECT id, title, reach FROM stories WHERE last_seen > $1 AND reach >= $2
+                     AND id IN (SELECT story_id FROM mention_entities WHERE entity_id = $3)
+                     AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.rule_id = $4 AND a.story_id = stories.id)
                      ORDER BY reach DESC LIMIT 20",
                 )
                 .bind(start)
                 .bind(rule.threshold)
-                .bind(format!("%\"{entity_id}\"%"))
+                .bind(entity_id)
+                .bind(rule_id)
                 .fetch_all(&self.db.pool)
                 .await?;
                 let mut trips = Vec::new();
@@ -220,11 +229,30 @@ impl Store {
     /// Stores the alert, its event and its notices; false when it was raised already.
     async fn raise(&self, now: i64, t: Trip) -> Result<bool, ApiError> {
         let mut tx = self.db.begin_write().await?;
+        let sql = format!("SELECT id FROM alert_rules WHERE id = $1{}", self.for_update());
+        if sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&t.rule_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_none()
+        {
+            return Ok(false); // deleted meanwhile
+        }
         let taken = sqlx::query("SELECT id FROM alerts WHERE dedup_key = $1")
             .bind(&t.dedup_key)
             .fetch_optional(&mut *tx)
             .await?;
         if taken.is_some() {
+            return Ok(false);
+        }
+        if let Some(since) = t.quiet_since
+            && sqlx::query("SELECT id FROM alerts WHERE rule_id = $1 AND created_at > $2 LIMIT 1")
+                .bind(&t.rule_id)
+                .bind(since)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some()
+        {
             return Ok(false);
         }
         let id = hcrm_kit::new_id();

@@ -61,10 +61,22 @@ fn note(actor: &Actor, text: String, now: i64) -> IncidentNote {
 type Change = Option<(&'static str, serde_json::Value)>;
 
 impl Store {
-    pub async fn create_incident(&self, actor: &Actor, mut inc: Incident, owner: &str) -> Result<Incident, ApiError> {
+    pub async fn create_incident(
+        &self,
+        actor: &Actor,
+        mut inc: Incident,
+        owner: &str,
+        key: Option<&str>,
+    ) -> Result<Incident, ApiError> {
         let alert_id = inc.alert.strip_prefix("alerts/").unwrap_or_default().to_string();
         let story_id = inc.story.strip_prefix("stories/").unwrap_or_default().to_string();
         let mut tx = self.db.begin_write().await?;
+        let id = hcrm_kit::new_id();
+        let name = format!("incidents/{id}");
+        if let Some(existing) = self.claim_request(&mut tx, key, &name).await? {
+            drop(tx);
+            return self.get_incident(existing.trim_start_matches("incidents/")).await;
+        }
         if !alert_id.is_empty() {
             let alert = self.get_alert(&alert_id).await?;
             if !alert.incident.is_empty() {
@@ -110,8 +122,6 @@ impl Store {
                 "is required when there is no alert or story",
             ));
         }
-        let id = hcrm_kit::new_id();
-        let name = format!("incidents/{id}");
         let now = self.now();
         let owner = if owner.is_empty() { actor.subject() } else { owner };
         let stored = Incident {
@@ -468,8 +478,10 @@ impl Store {
 
     /// Links the case feedback opened for an incident (from the feedback feed).
     pub async fn link_case(&self, tx: &mut Tx, incident_id: &str, case: &str) -> Result<bool, ApiError> {
-        let Ok(mut inc) = self.locked_incident(tx, incident_id).await else {
-            return Ok(false);
+        let mut inc = match self.locked_incident(tx, incident_id).await {
+            Ok(inc) => inc,
+            Err(ApiError::NotFound { .. }) => return Ok(false),
+            Err(err) => return Err(err),
         };
         if !inc.case.is_empty() {
             return Ok(false);
@@ -487,6 +499,8 @@ impl Store {
             .bind(incident_id)
             .execute(&mut **tx)
             .await?;
+        let audit = Actor::service().audit_entry("incident.case_linked", &inc.name, "", json!({ "case": case }));
+        hcrm_kit::ledger::append(tx, now, &[audit], &[]).await?;
         Ok(true)
     }
 }

@@ -109,7 +109,7 @@ fn prepare(batch: Vec<Incoming>, watch: &Watch, analyzer: &Analyzer, now: i64) -
             continue;
         }
         let analysis = analyzer.analyze(&whole);
-        let signature = minhash::signature(&incoming.text);
+        let signature = minhash::signature(&whole);
         let seen_at = incoming.published_at.map_or(now, |p| p.min(now));
         prepared.push(Prepared {
             id: hcrm_kit::new_id(),
@@ -166,7 +166,10 @@ impl Store {
                     out.add(&stored);
                     return Ok(out);
                 }
-                Err(ApiError::AlreadyExists { .. }) if attempt < 3 => attempt += 1,
+                Err(ApiError::Aborted(_)) if attempt < 5 => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(5 << attempt)).await;
+                }
                 Err(err) => return Err(err),
             }
         }
@@ -253,7 +256,7 @@ impl Store {
                 sql.bind(Value::Text(p.key_hash.clone()));
             }
             sql.push(")");
-            for row in sql.query().fetch_all(&mut **tx).await? {
+            for row in sql.query().fetch_all(&mut **tx).await.map_err(raced)? {
                 found.insert(col::<String>(&row, "key_hash")?);
             }
         }
@@ -287,8 +290,11 @@ impl Store {
             }
             sql.push(")");
         }
-        sql.push(")");
-        let rows = sql.query().fetch_all(&mut **tx).await?;
+        // Locked (PostgreSQL) in id order: a concurrent batch growing the same story waits, so
+        // topics, entities and times are never written from a stale read.
+        sql.push(") ORDER BY id");
+        sql.push(self.for_update());
+        let rows = sql.query().fetch_all(&mut **tx).await.map_err(raced)?;
         rows.iter()
             .map(|r| {
                 Ok(StoryState {
@@ -376,7 +382,8 @@ impl Store {
             .bind(s.last_seen)
             .bind(&s.id)
             .execute(&mut **tx)
-            .await?;
+            .await
+            .map_err(raced)?;
         }
         Ok(())
     }
@@ -388,7 +395,10 @@ impl Store {
         story_of: &[String],
         now: i64,
     ) -> Result<(), ApiError> {
-        let rows: Vec<(&&Prepared, &String)> = fresh.iter().zip(story_of).collect();
+        // In key order, so two batches inserting some of the same keys wait on each other in the
+        // same order instead of deadlocking.
+        let mut rows: Vec<(&&Prepared, &String)> = fresh.iter().zip(story_of).collect();
+        rows.sort_by(|a, b| a.0.key_hash.cmp(&b.0.key_hash));
         for chunk in rows.chunks(300) {
             let mut sql = Sql::new(
                 "INSERT INTO mentions (id, key_hash, url, source, site, author, title, text, language, published_at,
@@ -507,19 +517,21 @@ impl Store {
             .bind(d.negative)
             .bind(d.score_sum)
             .execute(&mut **tx)
-            .await?;
+            .await
+            .map_err(raced)?;
         }
         Ok(())
     }
 }
 
-/// A mention of the batch stored by a concurrent batch first: the batch is retried.
+/// A mention of the batch stored by a concurrent batch first, or PostgreSQL breaking a deadlock
+/// or a serialization conflict: ABORTED, which `ingest` retries.
 fn raced(err: sqlx::Error) -> ApiError {
-    if hcrm_kit::error::is_unique_violation(&err) {
-        ApiError::AlreadyExists {
-            what: "a mention of the batch".into(),
-            existing: "one stored concurrently".into(),
-        }
+    let conflict = hcrm_kit::error::is_unique_violation(&err)
+        || matches!(&err, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")));
+    if conflict {
+        tracing::info!(error = %err, "a concurrent batch got there first; retrying the batch");
+        ApiError::Aborted("a concurrent push stored some of these posts first; push them again".into())
     } else {
         err.into()
     }

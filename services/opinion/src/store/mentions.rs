@@ -108,10 +108,17 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(i64, Mention)>, ApiError> {
         let mut sql = Sql::new("SELECT m.* FROM mentions m");
-        if let Some(entity) = &q.entity {
-            sql.push(" JOIN mention_entities me ON me.mention_id = m.id AND me.entity_id = ");
-            sql.bind(Value::Text(entity.clone()));
-        }
+        // With an entity, the entity's index rows give the order (its primary key).
+        let (at, key) = match &q.entity {
+            Some(entity) => {
+                sql.push(
+                    " JOIN mention_entities me ON me.mention_id = m.id AND me.seen_at = m.seen_at AND me.entity_id = ",
+                );
+                sql.bind(Value::Text(entity.clone()));
+                ("me.seen_at", "me.mention_id")
+            }
+            None => ("m.seen_at", "m.id"),
+        };
         sql.push(" WHERE 1 = 1");
         if let Some(story) = &q.story {
             sql.push(" AND m.story_id = ").bind(Value::Text(story.clone()));
@@ -123,18 +130,18 @@ impl Store {
             sql.push(" AND m.source = ").bind(Value::Text(source.clone()));
         }
         if let Some(start) = q.start {
-            sql.push(" AND m.seen_at >= ").bind(Value::Int(start));
+            sql.push(&format!(" AND {at} >= ")).bind(Value::Int(start));
         }
         if let Some(end) = q.end {
-            sql.push(" AND m.seen_at < ").bind(Value::Int(end));
+            sql.push(&format!(" AND {at} < ")).bind(Value::Int(end));
         }
-        if let Some((at, id)) = after {
-            sql.push(" AND (m.seen_at < ").bind(Value::Int(at));
-            sql.push(" OR (m.seen_at = ").bind(Value::Int(at));
-            sql.push(" AND m.id < ").bind(Value::Text(id));
+        if let Some((after_at, id)) = after {
+            sql.push(&format!(" AND ({at} < ")).bind(Value::Int(after_at));
+            sql.push(&format!(" OR ({at} = ")).bind(Value::Int(after_at));
+            sql.push(&format!(" AND {key} < ")).bind(Value::Text(id));
             sql.push("))");
         }
-        sql.push(" ORDER BY m.seen_at DESC, m.id DESC LIMIT ")
+        sql.push(&format!(" ORDER BY {at} DESC, {key} DESC LIMIT "))
             .bind(Value::Int(limit as i64));
         let rows = sql.query().fetch_all(&self.db.pool).await?;
         rows.iter()
@@ -160,9 +167,9 @@ impl Store {
     ) -> Result<Vec<Story>, ApiError> {
         let mut sql = Sql::new("SELECT * FROM stories WHERE 1 = 1");
         if let Some(entity) = &q.entity {
-            // Entity ids are uuids, so the quoted id matches only itself in the JSON list.
-            sql.push(" AND entities LIKE ")
-                .bind(Value::Text(format!("%\"{entity}\"%")));
+            sql.push(" AND id IN (SELECT story_id FROM mention_entities WHERE entity_id = ")
+                .bind(Value::Text(entity.clone()));
+            sql.push(")");
         }
         if q.publicity {
             sql.push(" AND publicity = 1");
@@ -206,8 +213,9 @@ impl Store {
         sql.bind(Value::Int(start));
         sql.push(" AND first_seen < ").bind(Value::Int(end));
         if let Some(entity) = entity {
-            sql.push(" AND entities LIKE ")
-                .bind(Value::Text(format!("%\"{entity}\"%")));
+            sql.push(" AND id IN (SELECT story_id FROM mention_entities WHERE entity_id = ")
+                .bind(Value::Text(entity.to_string()));
+            sql.push(")");
         }
         sql.push(" ORDER BY reach DESC, mention_count DESC, id LIMIT ")
             .bind(Value::Int(top as i64));

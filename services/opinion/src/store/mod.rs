@@ -117,6 +117,20 @@ impl Store {
         }
     }
 
+    /// Claims a create's idempotency key for `resource` first thing in its transaction;
+    /// `Some(existing)` when an earlier call with the key made `existing`.
+    pub async fn claim_request(
+        &self,
+        tx: &mut hcrm_kit::db::Tx,
+        key: Option<&str>,
+        resource: &str,
+    ) -> Result<Option<String>, ApiError> {
+        match key {
+            Some(key) => Ok(hcrm_kit::idempotency::claim(&self.db, tx, key, resource, self.now()).await?),
+            None => Ok(None),
+        }
+    }
+
     /// The compiled watch list, rebuilt when another call or replica changed it.
     pub async fn watch(&self) -> Result<Arc<Watch>, ApiError> {
         let revision: i64 = sqlx::query("SELECT revision FROM watch_revision WHERE id = 1")
@@ -161,6 +175,18 @@ impl Watch {
 fn shared_analyzer() -> Arc<Analyzer> {
     static ANALYZER: std::sync::OnceLock<Arc<Analyzer>> = std::sync::OnceLock::new();
     ANALYZER.get_or_init(|| Arc::new(Analyzer::new())).clone()
+}
+
+/// ALREADY_EXISTS for a unique index a concurrent create hit first; other errors as they are.
+pub fn taken(err: sqlx::Error, what: impl FnOnce() -> String) -> ApiError {
+    if hcrm_kit::error::is_unique_violation(&err) {
+        ApiError::AlreadyExists {
+            what: what(),
+            existing: "one created at the same moment".into(),
+        }
+    } else {
+        err.into()
+    }
 }
 
 /// A JSON array of strings as stored in text columns.

@@ -1,7 +1,7 @@
 //! Feeds and pages polled: their settings, the lease that lets one replica poll a source at a
 //! time, and the outcome of each fetch.
 
-use super::{Actor, Store, check_etag, decode, etag};
+use super::{Actor, Store, check_etag, decode, etag, taken};
 use crate::fetch::Validators;
 use hcrm_kit::ApiError;
 use hcrm_kit::db::col;
@@ -92,7 +92,8 @@ impl Store {
         .bind(now)
         .bind(document(&stored))
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(|err| taken(err, || format!("a source for {}", s.url)))?;
         let audit = actor.audit_entry("source.create", &format!("sources/{id}"), "", json!({ "url": s.url }));
         hcrm_kit::ledger::append(&mut tx, now, &[audit], &[]).await?;
         tx.commit().await?;

@@ -1,7 +1,7 @@
 //! The watch list and the alert rules. Every change to the list bumps `watch_revision` in the
 //! same transaction, so matchers everywhere rebuild before their next batch.
 
-use super::{Actor, Store, check_etag, decode, etag};
+use super::{Actor, Store, check_etag, decode, etag, taken};
 use hcrm_kit::ApiError;
 use hcrm_kit::db::{Tx, col};
 use hcrm_kit::time::to_timestamp;
@@ -94,7 +94,8 @@ impl Store {
         .bind(entity_document(&e))
         .bind(now)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(|err| taken(err, || format!("an entity named {}", e.display_name)))?;
         self.bump_watch(&mut tx).await?;
         let audit = actor.audit_entry(
             "entity.create",
@@ -172,7 +173,8 @@ impl Store {
         .bind(now)
         .bind(id)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(|err| taken(err, || format!("an entity named {}", e.display_name)))?;
         self.bump_watch(&mut tx).await?;
         let audit = actor.audit_entry("entity.update", &resource, "", json!({ "terms": e.terms.len() }));
         hcrm_kit::ledger::append(&mut tx, now, &[audit], &[]).await?;
@@ -228,7 +230,13 @@ impl Store {
         Ok(self.get_entity(id).await?.display_name)
     }
 
-    pub async fn create_rule(&self, actor: &Actor, entity_id: &str, r: AlertRule) -> Result<AlertRule, ApiError> {
+    pub async fn create_rule(
+        &self,
+        actor: &Actor,
+        entity_id: &str,
+        r: AlertRule,
+        key: Option<&str>,
+    ) -> Result<AlertRule, ApiError> {
         let entity = self.get_entity(entity_id).await?;
         if entity.archived {
             return Err(ApiError::FailedPrecondition(format!("{} is archived", entity.name)));
@@ -236,6 +244,10 @@ impl Store {
         let id = hcrm_kit::new_id();
         let now = self.now();
         let mut tx = self.db.begin_write().await?;
+        if let Some(existing) = self.claim_request(&mut tx, key, &format!("alert-rules/{id}")).await? {
+            drop(tx);
+            return self.get_rule(existing.trim_start_matches("alert-rules/")).await;
+        }
         sqlx::query(
             "INSERT INTO alert_rules (id, entity_id, enabled, body, version, created_at, updated_at)
              VALUES ($1, $2, $3, $4, 1, $5, $5)",

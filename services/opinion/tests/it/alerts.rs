@@ -33,7 +33,10 @@ async fn rule(
     fill(&mut rule);
     suite
         .watch(Role::OpinionAnalyst)
-        .create_alert_rule(CreateAlertRuleRequest { rule: Some(rule) })
+        .create_alert_rule(CreateAlertRuleRequest {
+            rule: Some(rule),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner()

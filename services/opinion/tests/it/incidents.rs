@@ -272,7 +272,7 @@ async fn a_public_reply_needs_a_second_person_and_no_personal_data(backend: Test
         author
             .approve_reply(ApproveReplyRequest {
                 name: inc.name.clone(),
-                ..Default::default()
+                etag: drafted.etag.clone(),
             })
             .await,
         Code::PermissionDenied,
@@ -283,29 +283,59 @@ async fn a_public_reply_needs_a_second_person_and_no_personal_data(backend: Test
             .incidents(Role::Inspector)
             .approve_reply(ApproveReplyRequest {
                 name: inc.name.clone(),
-                ..Default::default()
+                etag: drafted.etag.clone(),
             })
             .await,
         Code::PermissionDenied,
         None,
     );
-    let approved = second
-        .approve_reply(ApproveReplyRequest {
-            name: inc.name.clone(),
-            etag: drafted.etag.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .reply
-        .unwrap();
-    assert_eq!(approved.state, ReplyState::Approved as i32);
-    assert_eq!(approved.approved_by, "analyst-wang");
     assert_status(
         second
             .approve_reply(ApproveReplyRequest {
                 name: inc.name.clone(),
                 ..Default::default()
+            })
+            .await,
+        Code::InvalidArgument,
+        Some("etag"),
+    );
+    // The author redrafts after the approver read the first draft: that approval is refused.
+    let redrafted = author
+        .draft_reply(DraftReplyRequest {
+            name: inc.name.clone(),
+            text: "感谢您的反馈，我院已成立专项小组调查处理，结果将及时公布。".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_status(
+        second
+            .approve_reply(ApproveReplyRequest {
+                name: inc.name.clone(),
+                etag: drafted.etag.clone(),
+            })
+            .await,
+        Code::Aborted,
+        None,
+    );
+    let approved = second
+        .approve_reply(ApproveReplyRequest {
+            name: inc.name.clone(),
+            etag: redrafted.etag.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let reply = approved.reply.clone().unwrap();
+    assert_eq!(reply.state, ReplyState::Approved as i32);
+    assert_eq!(reply.approved_by, "analyst-wang");
+    assert_eq!(reply.text, redrafted.reply.unwrap().text);
+    assert_status(
+        second
+            .approve_reply(ApproveReplyRequest {
+                name: inc.name.clone(),
+                etag: approved.etag.clone(),
             })
             .await,
         Code::FailedPrecondition,

@@ -11,6 +11,7 @@ crate::both_backends!(
     mentions_and_stories_are_listed_by_entity_and_sentiment,
     the_analyser_scores_chinese_and_english,
     only_crawlers_push_and_only_staff_read,
+    concurrent_pushes_of_the_same_posts_store_each_once,
 );
 
 const ORIGINAL: &str = "仁心医院急诊科的医生态度太差了，排队三个小时没人管，护士还对我家老人大声呵斥，\
@@ -344,6 +345,51 @@ async fn only_crawlers_push_and_only_staff_read(backend: TestBackend) {
             .await,
         Code::PermissionDenied,
         None,
+    );
+    suite.stop().await;
+}
+
+async fn concurrent_pushes_of_the_same_posts_store_each_once(backend: TestBackend) {
+    let suite = Suite::start(backend).await;
+    suite.hospital().await;
+    let posts: Vec<PushedMention> = (0..600)
+        .map(|i| {
+            post(
+                &format!("https://bbs.example.cn/t/{i}"),
+                &format!(
+                    "第{i}条：仁心医院{}",
+                    ["排队太久", "医生很好", "收费不清楚", "环境干净"][i % 4]
+                ),
+            )
+        })
+        .collect();
+    let pushes: Vec<_> = (0..4)
+        .map(|k| {
+            // Each crawler pushes the same posts in its own order, in messages of 150.
+            let mut mine = posts.clone();
+            mine.rotate_left(k * 150);
+            let messages: Vec<Vec<PushedMention>> = mine.chunks(150).map(|c| c.to_vec()).collect();
+            let suite = &suite;
+            async move { suite.push_messages(messages).await.expect("ingest") }
+        })
+        .collect();
+    let results = futures::future::join_all(pushes).await;
+    let accepted: i64 = results.iter().map(|r| r.accepted).sum();
+    let duplicates: i64 = results.iter().map(|r| r.duplicates).sum();
+    assert_eq!((accepted, duplicates), (600, 1800), "{results:?}");
+    assert_eq!(suite.count("SELECT COUNT(*) FROM mentions").await, 600);
+    assert_eq!(
+        suite
+            .count("SELECT CAST(SUM(mention_count) AS BIGINT) FROM stories")
+            .await,
+        600,
+        "story counts match the mentions"
+    );
+    assert_eq!(
+        suite
+            .count("SELECT CAST(SUM(mentions) AS BIGINT) FROM daily WHERE entity_id = ''")
+            .await,
+        600
     );
     suite.stop().await;
 }

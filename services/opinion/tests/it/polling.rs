@@ -163,7 +163,7 @@ async fn feeds_and_pages_are_polled_and_failures_recorded(backend: TestBackend) 
     assert!(!page_mention.text.contains("脚本"), "{}", page_mention.text);
     assert_eq!(page_mention.title, "仁心医院获评省级文明单位");
 
-    for (path, expect) in [("/broken", "pars"), ("/huge", "large"), ("/redirect", "")] {
+    for (path, expect) in [("/broken", "pars"), ("/huge", "large"), ("/redirect", "blocked")] {
         let s = poll(
             &suite,
             &source(&suite, &format!("{base}{path}"), SourceKind::Feed).await,
@@ -202,8 +202,15 @@ async fn the_poller_fetches_what_is_due_and_keeps_going(backend: TestBackend) {
     assert_eq!(done.0.last_status, FetchStatus::Error as i32);
     assert_eq!(done.1.last_status, FetchStatus::Ok as i32);
     assert_eq!(done.1.last_kept_count, 2);
-    // Not due again until its interval has passed (the clock stands still).
+    // Not due again until its interval has passed (the clock stands still): the failed source
+    // was tried once, not once a second.
     tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
-    assert_eq!(get(rss.name.clone()).await.last_fetch_time, done.1.last_fetch_time);
+    assert_eq!(get(broken.name.clone()).await.consecutive_failures, 1);
+    // Once its (backed-off) time comes, it is tried again and keeps failing cleanly.
+    suite.clock.advance(2 * 900 * 1_000_000 + 1);
+    eventually("the second try", || async {
+        (get(broken.name.clone()).await.consecutive_failures == 2).then_some(())
+    })
+    .await;
     suite.stop().await;
 }

@@ -224,6 +224,7 @@ async fn alert_rules_are_checked(backend: TestBackend) {
                 burst_factor: 0.5,
                 ..Default::default()
             }),
+            ..Default::default()
         })
         .await;
     let status = format!(
@@ -243,25 +244,29 @@ async fn alert_rules_are_checked(backend: TestBackend) {
                     window_minutes: 60,
                     ..Default::default()
                 }),
+                ..Default::default()
             })
             .await,
         Code::NotFound,
         None,
     );
-    let rule = analyst
-        .create_alert_rule(CreateAlertRuleRequest {
-            rule: Some(AlertRule {
-                entity: hospital.name.clone(),
-                kind: AlertKind::NegativeCount as i32,
-                threshold: 3,
-                window_minutes: 60,
-                enabled: true,
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let create = CreateAlertRuleRequest {
+        rule: Some(AlertRule {
+            entity: hospital.name.clone(),
+            kind: AlertKind::NegativeCount as i32,
+            threshold: 3,
+            window_minutes: 60,
+            enabled: true,
+            ..Default::default()
+        }),
+        request_id: "rule-negatives-1".into(),
+    };
+    let rule = analyst.create_alert_rule(create.clone()).await.unwrap().into_inner();
+    let retried = analyst.create_alert_rule(create).await.unwrap().into_inner();
+    assert_eq!(
+        retried.name, rule.name,
+        "a retry with the same request_id is the same rule"
+    );
     let listed = analyst
         .list_alert_rules(ListAlertRulesRequest {
             entity: hospital.name.clone(),
@@ -272,13 +277,16 @@ async fn alert_rules_are_checked(backend: TestBackend) {
         .into_inner()
         .rules;
     assert_eq!(listed, vec![rule.clone()]);
-    analyst
-        .delete_alert_rule(DeleteAlertRuleRequest {
-            name: rule.name.clone(),
-            etag: "\"9\"".into(),
-        })
-        .await
-        .expect_err("stale etag");
+    assert_status(
+        analyst
+            .delete_alert_rule(DeleteAlertRuleRequest {
+                name: rule.name.clone(),
+                etag: "\"9\"".into(),
+            })
+            .await,
+        Code::Aborted,
+        None,
+    );
     analyst
         .delete_alert_rule(DeleteAlertRuleRequest {
             name: rule.name,
