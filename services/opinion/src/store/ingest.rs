@@ -145,6 +145,17 @@ struct StoryState {
 }
 
 impl Store {
+    /// Rows of `columns` values per multi-row statement: sqlx's SQLite driver resolves each
+    /// `$n` by name, quadratic in their number, so SQLite statements stay near 400 values;
+    /// PostgreSQL takes thousands (its limit is 65,535).
+    fn rows_per_statement(&self, columns: usize) -> usize {
+        let budget = match self.db.backend {
+            hcrm_kit::db::Backend::Sqlite => 400,
+            hcrm_kit::db::Backend::Postgres => 8_000,
+        };
+        (budget / columns.max(1)).max(1)
+    }
+
     /// Stores a batch of posts; retried when a concurrent batch stored one of them first.
     pub async fn ingest(&self, batch: Vec<Incoming>) -> Result<Ingested, ApiError> {
         if batch.is_empty() {
@@ -247,7 +258,7 @@ impl Store {
 
     async fn existing_keys(&self, tx: &mut Tx, prepared: &[Prepared]) -> Result<HashSet<String>, ApiError> {
         let mut found = HashSet::new();
-        for chunk in prepared.chunks(500) {
+        for chunk in prepared.chunks(self.rows_per_statement(1)) {
             let mut sql = Sql::new("SELECT key_hash FROM mentions WHERE key_hash IN (");
             for (i, p) in chunk.iter().enumerate() {
                 if i > 0 {
@@ -263,8 +274,20 @@ impl Store {
         Ok(found)
     }
 
-    /// Recent stories sharing a SimHash band with any post of the batch.
+    /// Recent stories sharing a MinHash band with any post of the batch.
     async fn candidate_stories(&self, tx: &mut Tx, fresh: &[&Prepared], now: i64) -> Result<Vec<StoryState>, ApiError> {
+        let mut found: Vec<StoryState> = Vec::new();
+        for chunk in fresh.chunks(self.rows_per_statement(minhash::BANDS)) {
+            for story in self.candidates_of(tx, chunk, now).await? {
+                if !found.iter().any(|s| s.id == story.id) {
+                    found.push(story);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn candidates_of(&self, tx: &mut Tx, fresh: &[&Prepared], now: i64) -> Result<Vec<StoryState>, ApiError> {
         let mut per_band: [BTreeSet<i64>; minhash::BANDS] = Default::default();
         for p in fresh {
             for (i, b) in p.signature.bands().into_iter().enumerate() {
@@ -322,7 +345,7 @@ impl Store {
     async fn write_stories(&self, tx: &mut Tx, stories: &[StoryState]) -> Result<(), ApiError> {
         let touched = stories.iter().filter(|s| s.added > 0);
         let (created, grown): (Vec<&StoryState>, Vec<&StoryState>) = touched.partition(|s| s.created);
-        for chunk in created.chunks(400) {
+        for chunk in created.chunks(self.rows_per_statement(27)) {
             let mut sql = Sql::new(
                 "INSERT INTO stories (id, signature, band0, band1, band2, band3, band4, band5, band6, band7, title, first_mention, mention_count,
                  reach, score_sum, negative_count, positive_count, topics, entities, publicity, incident_id,
@@ -399,7 +422,7 @@ impl Store {
         // same order instead of deadlocking.
         let mut rows: Vec<(&&Prepared, &String)> = fresh.iter().zip(story_of).collect();
         rows.sort_by(|a, b| a.0.key_hash.cmp(&b.0.key_hash));
-        for chunk in rows.chunks(300) {
+        for chunk in rows.chunks(self.rows_per_statement(20)) {
             let mut sql = Sql::new(
                 "INSERT INTO mentions (id, key_hash, url, source, site, author, title, text, language, published_at,
                  seen_at, ingested_at, label, score, confidence, reasons, topics, entities, reach, story_id) VALUES ",
@@ -450,7 +473,7 @@ impl Store {
             .zip(story_of)
             .flat_map(|(p, s)| p.entities.iter().map(move |e| (*p, s, e)))
             .collect();
-        for chunk in links.chunks(500) {
+        for chunk in links.chunks(self.rows_per_statement(6)) {
             let mut sql = Sql::new(
                 "INSERT INTO mention_entities (entity_id, seen_at, mention_id, story_id, label, reach) VALUES ",
             );
