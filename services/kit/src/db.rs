@@ -94,6 +94,11 @@ impl Db {
                             "PRAGMA synchronous = NORMAL",
                             "PRAGMA busy_timeout = 10000",
                             "PRAGMA foreign_keys = ON",
+                            // Pages read through a memory map and a 32 MiB cache per connection
+                            // (allocated as used) instead of a read() copy from the OS cache each
+                            // time: the kernel was 40% of opinion's ingestion profile.
+                            "PRAGMA mmap_size = 268435456",
+                            "PRAGMA cache_size = -32768",
                         ],
                         // A dead peer must not hang a query forever.
                         Backend::Postgres => &[

@@ -386,27 +386,46 @@ impl Store {
             }
             sql.query().execute(&mut **tx).await?;
         }
-        for s in grown {
-            let score_sum = s.prior_score_sum + s.score_sum;
-            sqlx::query(
-                "UPDATE stories SET mention_count = mention_count + $1, reach = reach + $2, score_sum = score_sum + $3,
-                 negative_count = negative_count + $4, positive_count = positive_count + $5, topics = $6,
-                 entities = $7, publicity = $8, first_seen = $9, last_seen = $10 WHERE id = $11",
-            )
-            .bind(s.added)
-            .bind(s.reach)
-            .bind(s.score_sum)
-            .bind(s.negative)
-            .bind(s.positive)
-            .bind(json_list(&s.topics.iter().cloned().collect::<Vec<_>>()))
-            .bind(json_list(&s.entities.iter().cloned().collect::<Vec<_>>()))
-            .bind(i64::from(publicity(&s.topics, score_sum)))
-            .bind(s.first_seen)
-            .bind(s.last_seen)
-            .bind(&s.id)
-            .execute(&mut **tx)
-            .await
-            .map_err(raced)?;
+        // One statement per few dozen stories (a repost storm grows hundreds at once), joined to
+        // a VALUES list, whose columns are `column1…` on both backends.
+        for chunk in grown.chunks(self.rows_per_statement(11)) {
+            let mut sql = Sql::new(
+                "UPDATE stories SET mention_count = stories.mention_count + v.column2, reach = stories.reach + v.column3,
+                 score_sum = stories.score_sum + v.column4, negative_count = stories.negative_count + v.column5,
+                 positive_count = stories.positive_count + v.column6, topics = v.column7, entities = v.column8,
+                 publicity = v.column9, first_seen = v.column10, last_seen = v.column11 FROM (VALUES ",
+            );
+            for (i, s) in chunk.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                let score_sum = s.prior_score_sum + s.score_sum;
+                sql.push("(");
+                for (j, v) in [
+                    Value::Text(s.id.clone()),
+                    Value::Int(s.added),
+                    Value::Int(s.reach),
+                    Value::Real(s.score_sum),
+                    Value::Int(s.negative),
+                    Value::Int(s.positive),
+                    Value::Text(json_list(&s.topics.iter().cloned().collect::<Vec<_>>())),
+                    Value::Text(json_list(&s.entities.iter().cloned().collect::<Vec<_>>())),
+                    Value::Int(i64::from(publicity(&s.topics, score_sum))),
+                    Value::Int(s.first_seen),
+                    Value::Int(s.last_seen),
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    if j > 0 {
+                        sql.push(", ");
+                    }
+                    sql.bind(v);
+                }
+                sql.push(")");
+            }
+            sql.push(") AS v WHERE stories.id = v.column1");
+            sql.query().execute(&mut **tx).await.map_err(raced)?;
         }
         Ok(())
     }
