@@ -1,7 +1,7 @@
 //! One poll of a source: fetch (conditional GET, guarded), turn the items into mentions,
 //! ingest them, record the outcome. A failure is recorded on the source and the poller moves on.
 
-use crate::fetch::{FetchError, Fetched, Fetcher, SourceKind};
+use crate::fetch::{Fetched, Fetcher, SourceKind};
 use crate::store::Store;
 use crate::store::ingest::Incoming;
 use crate::store::sources::{Due, FetchOutcome};
@@ -92,12 +92,8 @@ async fn poll(store: &Store, fetcher: &Fetcher, due: Due) -> Result<(), ApiError
         }
         Err(err) => {
             tracing::info!(source = %due.id, url = %due.url, error = %err, "fetch failed");
-            FetchOutcome::Failed(describe(&err))
+            FetchOutcome::Failed(err.to_string())
         }
     };
     store.record_fetch(&due.id, outcome).await
-}
-
-fn describe(err: &FetchError) -> String {
-    err.to_string()
 }

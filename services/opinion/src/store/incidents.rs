@@ -2,7 +2,7 @@
 //! linked to a patient and a complaint case, escalated to feedback through the event feed, and
 //! answered publicly once a second person approved the reply.
 
-use super::{Actor, Store, check_etag, decode, etag};
+use super::{Actor, Store, decode, etag};
 use crate::domain::workflow;
 use hcrm_kit::ApiError;
 use hcrm_kit::db::{Sql, Tx, Value, col};
@@ -244,8 +244,7 @@ impl Store {
         let resource = format!("incidents/{id}");
         let now = self.now();
         let mut tx = self.db.begin_write().await?;
-        let mut inc = self.locked_incident(&mut tx, id).await?;
-        check_etag(&resource, expected, col_version(&inc))?;
+        let mut inc = incident_of(&self.locked(&mut tx, "incidents", &resource, id, expected).await?)?;
         let event = change(&mut inc, now)?;
         sqlx::query("UPDATE incidents SET state = $1, owner = $2, body = $3, version = version + 1, updated_at = $4 WHERE id = $5")
             .bind(i64::from(inc.state))
@@ -268,16 +267,6 @@ impl Store {
         tx.commit().await?;
         self.committed(false);
         self.get_incident(id).await
-    }
-
-    async fn locked_incident(&self, tx: &mut Tx, id: &str) -> Result<Incident, ApiError> {
-        let sql = format!("SELECT * FROM incidents WHERE id = $1{}", self.for_update());
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("incidents/{id}")))?;
-        incident_of(&row)
     }
 
     pub async fn transition_incident(
@@ -478,7 +467,12 @@ impl Store {
 
     /// Links the case feedback opened for an incident (from the feedback feed).
     pub async fn link_case(&self, tx: &mut Tx, incident_id: &str, case: &str) -> Result<bool, ApiError> {
-        let mut inc = match self.locked_incident(tx, incident_id).await {
+        let resource = format!("incidents/{incident_id}");
+        let mut inc = match self
+            .locked(tx, "incidents", &resource, incident_id, "")
+            .await
+            .and_then(|r| incident_of(&r))
+        {
             Ok(inc) => inc,
             Err(ApiError::NotFound { .. }) => return Ok(false),
             Err(err) => return Err(err),
@@ -503,9 +497,4 @@ impl Store {
         hcrm_kit::ledger::append(tx, now, &[audit], &[]).await?;
         Ok(true)
     }
-}
-
-/// The version in an incident's etag (`"n"`).
-fn col_version(inc: &Incident) -> i64 {
-    inc.etag.trim_matches('"').parse().unwrap_or(0)
 }

@@ -117,6 +117,27 @@ impl Store {
         }
     }
 
+    /// The row `id` of `table`, locked for this transaction (PostgreSQL; SQLite's write lock is
+    /// held already), after checking the caller's `expected` etag: NOT_FOUND as `resource`,
+    /// ABORTED when stale.
+    pub async fn locked(
+        &self,
+        tx: &mut hcrm_kit::db::Tx,
+        table: &'static str,
+        resource: &str,
+        id: &str,
+        expected: &str,
+    ) -> Result<sqlx::any::AnyRow, ApiError> {
+        let sql = format!("SELECT * FROM {table} WHERE id = $1{}", self.for_update());
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or_else(|| ApiError::not_found(resource))?;
+        check_etag(resource, expected, col(&row, "version")?)?;
+        Ok(row)
+    }
+
     /// Claims a create's idempotency key for `resource` first thing in its transaction;
     /// `Some(existing)` when an earlier call with the key made `existing`.
     pub async fn claim_request(

@@ -1,7 +1,7 @@
 //! Feeds and pages polled: their settings, the lease that lets one replica poll a source at a
 //! time, and the outcome of each fetch.
 
-use super::{Actor, Store, check_etag, decode, etag, taken};
+use super::{Actor, Store, decode, etag, taken};
 use crate::fetch::Validators;
 use hcrm_kit::ApiError;
 use hcrm_kit::db::col;
@@ -124,13 +124,7 @@ impl Store {
         let resource = format!("sources/{id}");
         let now = self.now();
         let mut tx = self.db.begin_write().await?;
-        let sql = format!("SELECT * FROM sources WHERE id = $1{}", self.for_update());
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| ApiError::not_found(&resource))?;
-        check_etag(&resource, &s.etag, col(&row, "version")?)?;
+        let row = self.locked(&mut tx, "sources", &resource, id, &s.etag).await?;
         let mut current = source_of(&row)?;
         current.title = s.title.clone();
         current.interval_seconds = s.interval_seconds;
@@ -153,13 +147,7 @@ impl Store {
         let resource = format!("sources/{id}");
         let now = self.now();
         let mut tx = self.db.begin_write().await?;
-        let sql = format!("SELECT version FROM sources WHERE id = $1{}", self.for_update());
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| ApiError::not_found(&resource))?;
-        check_etag(&resource, expected, col(&row, "version")?)?;
+        self.locked(&mut tx, "sources", &resource, id, expected).await?;
         sqlx::query("DELETE FROM sources WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)

@@ -1,7 +1,7 @@
 //! The watch list and the alert rules. Every change to the list bumps `watch_revision` in the
 //! same transaction, so matchers everywhere rebuild before their next batch.
 
-use super::{Actor, Store, check_etag, decode, etag, taken};
+use super::{Actor, Store, decode, etag, taken};
 use hcrm_kit::ApiError;
 use hcrm_kit::db::{Tx, col};
 use hcrm_kit::time::to_timestamp;
@@ -144,16 +144,7 @@ impl Store {
         let resource = format!("entities/{id}");
         let now = self.now();
         let mut tx = self.db.begin_write().await?;
-        let sql = format!(
-            "SELECT version, archived FROM entities WHERE id = $1{}",
-            self.for_update()
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| ApiError::not_found(&resource))?;
-        check_etag(&resource, &e.etag, col(&row, "version")?)?;
+        let row = self.locked(&mut tx, "entities", &resource, id, &e.etag).await?;
         if col::<i64>(&row, "archived")? != 0 {
             return Err(ApiError::FailedPrecondition(format!("{resource} is archived")));
         }
@@ -187,13 +178,7 @@ impl Store {
         let resource = format!("entities/{id}");
         let now = self.now();
         let mut tx = self.db.begin_write().await?;
-        let sql = format!("SELECT version FROM entities WHERE id = $1{}", self.for_update());
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| ApiError::not_found(&resource))?;
-        check_etag(&resource, expected, col(&row, "version")?)?;
+        self.locked(&mut tx, "entities", &resource, id, expected).await?;
         sqlx::query("UPDATE entities SET archived = 1, version = version + 1, updated_at = $1 WHERE id = $2")
             .bind(now)
             .bind(id)
@@ -306,13 +291,7 @@ impl Store {
         let resource = format!("alert-rules/{id}");
         let now = self.now();
         let mut tx = self.db.begin_write().await?;
-        let sql = format!("SELECT version FROM alert_rules WHERE id = $1{}", self.for_update());
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| ApiError::not_found(&resource))?;
-        check_etag(&resource, &r.etag, col(&row, "version")?)?;
+        self.locked(&mut tx, "alert_rules", &resource, id, &r.etag).await?;
         sqlx::query(
             "UPDATE alert_rules SET enabled = $1, body = $2, version = version + 1, updated_at = $3 WHERE id = $4",
         )
@@ -334,13 +313,7 @@ impl Store {
         let resource = format!("alert-rules/{id}");
         let now = self.now();
         let mut tx = self.db.begin_write().await?;
-        let sql = format!("SELECT version FROM alert_rules WHERE id = $1{}", self.for_update());
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| ApiError::not_found(&resource))?;
-        check_etag(&resource, expected, col(&row, "version")?)?;
+        self.locked(&mut tx, "alert_rules", &resource, id, expected).await?;
         sqlx::query("DELETE FROM alert_rules WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
