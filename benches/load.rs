@@ -66,6 +66,7 @@ fn start(name: &'static str, env: &[(String, String)], port: u16) -> Pod {
         .env("HCRM__DATA__DIR", data.path())
         .env("HCRM__SERVER__GRPC_ADDR", &addr)
         .env("HCRM__SERVER__ADMIN_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("HCRM__GATEWAY__HTTP_ADDR", "127.0.0.1:0")
         .envs(env.iter().cloned())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

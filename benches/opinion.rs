@@ -59,6 +59,7 @@ async fn start_server(backend: TestBackend) -> (Server, String) {
         .arg(data.path())
         .env("HCRM__SERVER__GRPC_ADDR", &addr)
         .env("HCRM__SERVER__ADMIN_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("HCRM__GATEWAY__HTTP_ADDR", "127.0.0.1:0")
         .env("HCRM__AUTH__HS256_SECRET", SECRET)
         .env("HCRM__OPINION__DATABASE_URL", &url)
         .env("HCRM__OPINION__FEEDBACK_URL", "")

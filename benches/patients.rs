@@ -49,6 +49,7 @@ async fn start_server(data_dir: &std::path::Path, database_url: &str, target: &s
         .arg(data_dir)
         .env("HCRM__SERVER__GRPC_ADDR", &addr)
         .env("HCRM__SERVER__ADMIN_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("HCRM__GATEWAY__HTTP_ADDR", "127.0.0.1:0")
         .env("HCRM__AUTH__HS256_SECRET", SECRET)
         .env("HCRM__PATIENTS__DATABASE_URL", database_url)
         .env(

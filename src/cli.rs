@@ -54,6 +54,37 @@ pub enum Command {
     },
     /// List the target names.
     Targets,
+    /// Manage the console's staff accounts (in the gateway's database).
+    Account {
+        #[command(subcommand)]
+        action: AccountAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountAction {
+    /// Create an account. The password is read from `HCRM_PASSWORD`, or generated and printed once.
+    Add {
+        #[arg(long)]
+        username: String,
+        /// Role to grant; repeat for several.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// Department code, for clinician and department_head.
+        #[arg(long, default_value = "")]
+        department: String,
+        /// Name shown in the console; default the username.
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// Set a new password (from `HCRM_PASSWORD`, or generated and printed once); signs the
+    /// account out everywhere.
+    Password {
+        #[arg(long)]
+        username: String,
+    },
+    /// List the accounts.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,6 +170,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("configuration ok");
             Ok(())
         }
+        Command::Account { action } => account(&settings, action).await,
         Command::Targets => {
             for (name, _) in targets::Target::NAMES {
                 println!("{name}");
@@ -146,4 +178,74 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The password for `hcrm account`: `HCRM_PASSWORD`, or a generated one that is printed.
+fn chosen_password() -> (String, bool) {
+    match std::env::var("HCRM_PASSWORD") {
+        Ok(p) if !p.is_empty() => (p, false),
+        _ => (hcrm_gateway::auth::random_token(), true),
+    }
+}
+
+async fn account(settings: &Settings, action: AccountAction) -> anyhow::Result<()> {
+    use hcrm_gateway::auth::accounts;
+    let store = hcrm_gateway::account_store(&settings.gateway, &settings.data).await?;
+    let by = hcrm_kit::auth::Principal {
+        subject: "cli".into(),
+        roles: vec![Role::Admin],
+        department: None,
+    };
+    let request_id = hcrm_kit::new_id();
+    match action {
+        AccountAction::Add {
+            username,
+            roles,
+            department,
+            display_name,
+        } => {
+            let (password, generated) = chosen_password();
+            let input = accounts::AccountInput {
+                display_name: display_name.unwrap_or_else(|| username.clone()),
+                username,
+                roles,
+                department,
+                password: password.clone(),
+            };
+            let account = accounts::create(&store, &by, &request_id, input)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "created account {} ({})",
+                account.username,
+                account.principal().roles_text()
+            );
+            if generated {
+                println!("password: {password}");
+            }
+        }
+        AccountAction::Password { username } => {
+            let (password, generated) = chosen_password();
+            accounts::set_password(&store, &by, &request_id, &username, None, &password)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("password of {username} changed; its sessions are closed");
+            if generated {
+                println!("password: {password}");
+            }
+        }
+        AccountAction::List => {
+            for a in store.list_accounts().await.map_err(|e| anyhow::anyhow!("{e}"))? {
+                let state = if a.disabled { "disabled" } else { "active" };
+                let department = a.department.as_deref().unwrap_or("-");
+                println!(
+                    "{}\t{}\t{}\t{department}\t{state}",
+                    a.username,
+                    a.display_name,
+                    a.principal().roles_text()
+                );
+            }
+        }
+    }
+    Ok(())
 }

@@ -16,6 +16,7 @@ pub struct Settings {
     pub followup: hcrm_followup::Config,
     pub feedback: hcrm_feedback::Config,
     pub opinion: hcrm_opinion::Config,
+    pub gateway: hcrm_gateway::Config,
 }
 
 impl Settings {
@@ -49,6 +50,7 @@ impl Settings {
             &self.followup.database_url,
             &self.feedback.database_url,
             &self.opinion.database_url,
+            &self.gateway.database_url,
         ]
         .into_iter()
         .flatten()
@@ -58,6 +60,7 @@ impl Settings {
         self.followup.check()?;
         self.feedback.check()?;
         self.opinion.check()?;
+        self.gateway.check()?;
         Ok(())
     }
 

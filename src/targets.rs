@@ -15,6 +15,7 @@ pub enum Target {
     Followup,
     Feedback,
     Opinion,
+    Gateway,
 }
 
 impl Target {
@@ -25,6 +26,7 @@ impl Target {
         ("followup", Target::Followup),
         ("feedback", Target::Feedback),
         ("opinion", Target::Opinion),
+        ("gateway", Target::Gateway),
     ];
 
     pub fn name(self) -> &'static str {
@@ -88,6 +90,7 @@ pub async fn build(target: Target, settings: &Settings, deps: Deps) -> anyhow::R
         Target::Followup => hcrm_followup::build(&settings.followup, deps).await,
         Target::Feedback => hcrm_feedback::build(&settings.feedback, deps).await,
         Target::Opinion => hcrm_opinion::build(&settings.opinion, deps).await,
+        Target::Gateway => hcrm_gateway::build(&settings.gateway, deps).await,
         Target::All => anyhow::bail!("`all` is expanded before building"),
     }
 }
@@ -99,6 +102,7 @@ pub async fn migrate(target: Target, settings: &Settings) -> anyhow::Result<()> 
         Target::Followup => hcrm_followup::migrate(&settings.followup, &settings.data).await,
         Target::Feedback => hcrm_feedback::migrate(&settings.feedback, &settings.data).await,
         Target::Opinion => hcrm_opinion::migrate(&settings.opinion, &settings.data).await,
+        Target::Gateway => hcrm_gateway::migrate(&settings.gateway, &settings.data).await,
         Target::All => anyhow::bail!("`all` is expanded before migrating"),
     }
 }
@@ -111,16 +115,28 @@ mod tests {
     fn unknown_targets_list_the_valid_ones() {
         let err = parse_list("patients,nope").unwrap_err();
         assert!(
-            err.contains("valid targets: all, patients, followup, feedback, opinion"),
+            err.contains("valid targets: all, patients, followup, feedback, opinion, gateway"),
             "{err}"
         );
         assert_eq!(
             expand(&parse_list("all").unwrap()),
-            vec![Target::Patients, Target::Followup, Target::Feedback, Target::Opinion]
+            vec![
+                Target::Patients,
+                Target::Followup,
+                Target::Feedback,
+                Target::Opinion,
+                Target::Gateway
+            ]
         );
         assert_eq!(
             expand(&[]),
-            vec![Target::Patients, Target::Followup, Target::Feedback, Target::Opinion]
+            vec![
+                Target::Patients,
+                Target::Followup,
+                Target::Feedback,
+                Target::Opinion,
+                Target::Gateway
+            ]
         );
     }
 }

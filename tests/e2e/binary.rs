@@ -33,6 +33,7 @@ impl Server {
         let mut env = vec![
             ("HCRM__SERVER__GRPC_ADDR".to_string(), grpc.clone()),
             ("HCRM__SERVER__ADMIN_ADDR".to_string(), admin.clone()),
+            ("HCRM__GATEWAY__HTTP_ADDR".to_string(), "127.0.0.1:0".to_string()),
             ("HCRM__TELEMETRY__LOG_FORMAT".to_string(), "json".to_string()),
             // Long enough to observe NOT_SERVING before the listener closes.
             ("HCRM__SERVER__DRAIN_DELAY_SECS".to_string(), "1".to_string()),
@@ -358,7 +359,7 @@ fn cli_lists_targets_and_checks_configuration() {
     let out = Command::new(BIN).arg("targets").output().unwrap();
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
-        "all\npatients\nfollowup\nfeedback\nopinion\n"
+        "all\npatients\nfollowup\nfeedback\nopinion\ngateway\n"
     );
 
     let out = Command::new(BIN)

@@ -68,6 +68,7 @@ async fn postgres_stopped_under_load_and_back() {
             .arg(data.path())
             .env("HCRM__SERVER__GRPC_ADDR", &grpc)
             .env("HCRM__SERVER__ADMIN_ADDR", "127.0.0.1:0")
+            .env("HCRM__GATEWAY__HTTP_ADDR", "127.0.0.1:0")
             .env("HCRM__AUTH__HS256_SECRET", SECRET)
             .env("HCRM__PATIENTS__DATABASE_URL", &url)
             // How long a call waits for a connection: the bound on "fail fast".
@@ -194,6 +195,7 @@ async fn sigterm_under_load_drains() {
                 .arg(data.path())
                 .env("HCRM__SERVER__GRPC_ADDR", &grpc)
                 .env("HCRM__SERVER__ADMIN_ADDR", "127.0.0.1:0")
+                .env("HCRM__GATEWAY__HTTP_ADDR", "127.0.0.1:0")
                 .env("HCRM__AUTH__HS256_SECRET", SECRET)
                 // As in the manifests: a delay for load balancers, then a bounded drain.
                 .env("HCRM__SERVER__DRAIN_DELAY_SECS", "1")

@@ -80,6 +80,7 @@ impl Pod {
             .env("HCRM__DATA__DIR", data.path())
             .env("HCRM__SERVER__GRPC_ADDR", &grpc)
             .env("HCRM__SERVER__ADMIN_ADDR", format!("127.0.0.1:{}", free_port()))
+            .env("HCRM__GATEWAY__HTTP_ADDR", "127.0.0.1:0")
             .envs(env.iter().cloned())
             .envs(extra.iter().map(|(k, v)| (k.to_string(), v.clone())))
             .stdout(Stdio::null())

@@ -210,5 +210,6 @@ pub async fn build(cfg: &Config, deps: Deps) -> anyhow::Result<Built> {
         }),
         jobs,
         readiness: Some(readiness),
+        http: None,
     })
 }

@@ -93,17 +93,7 @@ impl ApiError {
 
     /// The HTTP status the gateway answers with for this error.
     pub fn http_status(&self) -> u16 {
-        match self {
-            ApiError::InvalidArgument(_) => 400,
-            ApiError::NotFound { .. } => 404,
-            ApiError::AlreadyExists { .. } | ApiError::Aborted(_) => 409,
-            ApiError::FailedPrecondition(_) => 412,
-            ApiError::PermissionDenied(_) => 403,
-            ApiError::Unauthenticated(_) => 401,
-            ApiError::ResourceExhausted(_) => 429,
-            ApiError::Unavailable(_) => 503,
-            ApiError::Internal(_) => 500,
-        }
+        http_status_of(self.code())
     }
 
     /// Converts into a gRPC status with `google.rpc` details. `request_id` goes into
@@ -138,6 +128,26 @@ impl ApiError {
             other => other.to_string(),
         };
         Status::with_error_details(code, message, details)
+    }
+}
+
+/// The HTTP status for a gRPC code: the one mapping the gateway and the kit share
+/// (FAILED_PRECONDITION is 412 so a client can tell it from a malformed request).
+pub fn http_status_of(code: Code) -> u16 {
+    match code {
+        Code::Ok => 200,
+        Code::InvalidArgument | Code::OutOfRange => 400,
+        Code::Unauthenticated => 401,
+        Code::PermissionDenied => 403,
+        Code::NotFound => 404,
+        Code::AlreadyExists | Code::Aborted => 409,
+        Code::FailedPrecondition => 412,
+        Code::ResourceExhausted => 429,
+        Code::Cancelled => 499,
+        Code::Unimplemented => 501,
+        Code::Unavailable => 503,
+        Code::DeadlineExceeded => 504,
+        Code::Internal | Code::Unknown | Code::DataLoss => 500,
     }
 }
 

@@ -73,6 +73,8 @@ pub struct Built {
     /// serving, and its services' health follows it, so readiness fails while the database is
     /// down and recovers without a restart.
     pub readiness: Option<Readiness>,
+    /// An HTTP application served on the process's HTTP listener (the gateway's).
+    pub http: Option<axum::Router>,
 }
 
 /// A readiness check: true when the service can answer.
@@ -82,6 +84,8 @@ pub type Readiness = Arc<dyn Fn() -> BoxFuture<'static, bool> + Send + Sync>;
 pub struct Handle {
     pub grpc_addr: std::net::SocketAddr,
     pub admin_addr: Option<std::net::SocketAddr>,
+    /// Where the HTTP application (the gateway) listens, when one is served.
+    pub http_addr: Option<std::net::SocketAddr>,
     shutdown: watch::Sender<bool>,
     join: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -104,18 +108,40 @@ impl Handle {
     }
 }
 
+/// The sockets a process serves on, bound by the caller (tests pass port 0).
+pub struct Listeners {
+    /// gRPC (and grpc-web) of every enabled service.
+    pub grpc: TcpListener,
+    /// `/metrics`, `/healthz`, `/readyz`.
+    pub admin: Option<TcpListener>,
+    /// The HTTP application of a target that has one (the gateway); required when one does.
+    pub http: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Only the gRPC listener.
+    pub fn grpc(grpc: TcpListener) -> Self {
+        Self {
+            grpc,
+            admin: None,
+            http: None,
+        }
+    }
+}
+
 /// Starts serving `built` services on the given listeners; returns once they accept calls.
 /// `shutdown` is the sender of [`shutdown_channel`]: services hold its receivers so that
 /// long-lived streams end when the drain starts.
 pub async fn start(
     built: Vec<Built>,
-    grpc: TcpListener,
-    admin: Option<TcpListener>,
+    listeners: Listeners,
     cfg: &ServerConfig,
     shutdown: watch::Sender<bool>,
 ) -> anyhow::Result<Handle> {
+    let Listeners { grpc, admin, http } = listeners;
     let grpc_addr = grpc.local_addr()?;
     let admin_addr = admin.as_ref().map(|a| a.local_addr()).transpose()?;
+    let http_addr = http.as_ref().map(|a| a.local_addr()).transpose()?;
     let (shutdown_tx, shutdown_rx) = (shutdown.clone(), shutdown.subscribe());
     let ready = Arc::new(AtomicBool::new(false));
 
@@ -126,7 +152,9 @@ pub async fn start(
     let mut jobs = Vec::new();
     let mut targets = Vec::new();
     let mut checks: Vec<(Vec<&'static str>, Readiness)> = Vec::new();
+    let mut apps: Vec<axum::Router> = Vec::new();
     for b in built {
+        apps.extend(b.http);
         targets.push(b.target);
         names.extend(b.services.iter().copied());
         (b.mount)(&mut routes);
@@ -165,6 +193,14 @@ pub async fn start(
     }
     if let Some(admin) = admin {
         tokio::spawn(serve_admin(admin, ready.clone(), shutdown_rx.clone()));
+    }
+    match (apps.is_empty(), http) {
+        (true, _) => {}
+        (false, None) => anyhow::bail!("a target serves HTTP but no HTTP listener was given"),
+        (false, Some(listener)) => {
+            let app = apps.into_iter().fold(axum::Router::new(), axum::Router::merge);
+            tokio::spawn(serve_http(listener, app, shutdown_rx.clone(), cfg.drain_delay_secs));
+        }
     }
 
     let layers = tower::ServiceBuilder::new().layer(ObserveLayer).load_shed().layer(
@@ -226,10 +262,11 @@ pub async fn start(
     health.set_service_status("", ServingStatus::Serving).await;
     ready.store(true, Ordering::SeqCst);
     tokio::spawn(watch_readiness(checks, health.clone(), shutdown_rx.clone()));
-    tracing::info!(%grpc_addr, admin = ?admin_addr, targets = ?targets, services = ?names, "serving");
+    tracing::info!(%grpc_addr, admin = ?admin_addr, http = ?http_addr, targets = ?targets, services = ?names, "serving");
     Ok(Handle {
         grpc_addr,
         admin_addr,
+        http_addr,
         shutdown: shutdown_tx,
         join,
     })
@@ -296,6 +333,21 @@ pub async fn termination_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Serves the HTTP application until the drain; like gRPC, it keeps answering for the drain
+/// delay (load balancers are still sending) and then finishes the requests in flight.
+async fn serve_http(listener: TcpListener, app: axum::Router, mut shutdown: watch::Receiver<bool>, delay_secs: u64) {
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+            tokio::time::sleep(Duration::from_secs(delay_secs)).await;
+        })
+        .await;
+    if let Err(err) = result {
+        tracing::error!(error = %err, "http listener failed");
     }
 }
 

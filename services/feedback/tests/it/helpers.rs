@@ -120,9 +120,14 @@ impl Suite {
                 .expect("build followup"),
             hcrm_feedback::build(&feedback, deps).await.expect("build feedback"),
         ];
-        let handle = hcrm_kit::server::start(built, listener, None, &ServerConfig::default(), shutdown)
-            .await
-            .expect("start");
+        let handle = hcrm_kit::server::start(
+            built,
+            hcrm_kit::server::Listeners::grpc(listener),
+            &ServerConfig::default(),
+            shutdown,
+        )
+        .await
+        .expect("start");
         suite.channel = GrpcChannel::from_shared(format!("http://{}", handle.grpc_addr))
             .unwrap()
             .connect_lazy();

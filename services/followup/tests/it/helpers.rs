@@ -125,9 +125,14 @@ impl Suite {
             (self.tune)(&mut cfg);
             built.push(hcrm_followup::build(&cfg, deps).await.expect("build followup"));
         }
-        hcrm_kit::server::start(built, listener, None, &ServerConfig::default(), shutdown)
-            .await
-            .expect("start")
+        hcrm_kit::server::start(
+            built,
+            hcrm_kit::server::Listeners::grpc(listener),
+            &ServerConfig::default(),
+            shutdown,
+        )
+        .await
+        .expect("start")
     }
 
     /// Adds a server to stop with the suite.

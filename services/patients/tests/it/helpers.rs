@@ -98,9 +98,14 @@ impl Service {
             self_addr: listener.local_addr().unwrap(),
         };
         let built = hcrm_patients::build(&cfg, deps).await.expect("build patients");
-        let handle = hcrm_kit::server::start(vec![built], listener, None, &server, shutdown)
-            .await
-            .expect("start");
+        let handle = hcrm_kit::server::start(
+            vec![built],
+            hcrm_kit::server::Listeners::grpc(listener),
+            &server,
+            shutdown,
+        )
+        .await
+        .expect("start");
         let channel = Channel::from_shared(format!("http://{}", handle.grpc_addr))
             .unwrap()
             .connect_lazy();

@@ -1,0 +1,105 @@
+//! Request rates per client address: one budget for the API and the console, a smaller one for
+//! the patients' pages (no login, reachable from the internet). Over budget is 429 with
+//! `Retry-After`, before any work is done.
+
+use crate::Config;
+use crate::api::error::HttpError;
+use crate::state::Gateway;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use hcrm_kit::server::Job;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Limits {
+    staff: DefaultKeyedRateLimiter<IpAddr>,
+    public: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+fn quota(per_minute: u32) -> Quota {
+    let n = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+    Quota::per_minute(n)
+}
+
+impl Limits {
+    pub fn new(cfg: &Config) -> Self {
+        Self {
+            staff: RateLimiter::keyed(quota(cfg.rate_per_minute)),
+            public: RateLimiter::keyed(quota(cfg.public_rate_per_minute)),
+        }
+    }
+
+    /// How long `client` must wait, if it is over budget.
+    fn check(&self, public: bool, client: IpAddr) -> Option<Duration> {
+        let limiter = if public { &self.public } else { &self.staff };
+        limiter
+            .check_key(&client)
+            .err()
+            .map(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+}
+
+/// Forgets idle clients every minute, so the tables do not grow with every address ever seen.
+pub fn cleanup_job(limits: Arc<Limits>) -> Job {
+    hcrm_kit::server::periodic("gateway-rate-limits", Duration::from_secs(60), move || {
+        let limits = limits.clone();
+        async move {
+            limits.staff.retain_recent();
+            limits.public.retain_recent();
+            Ok::<u64, hcrm_kit::ApiError>(0)
+        }
+    })
+}
+
+/// The client's address: the peer, or the first `X-Forwarded-For` hop when configured to trust it.
+pub fn client_addr(gw: &Gateway, request: &Request) -> IpAddr {
+    if gw.cfg.trust_forwarded_for
+        && let Some(ip) = request
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse::<IpAddr>().ok())
+    {
+        return ip;
+    }
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+/// The client address as handlers see it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub IpAddr);
+
+async fn limit(gw: Arc<Gateway>, public: bool, mut request: Request, next: Next) -> Response {
+    let client = client_addr(&gw, &request);
+    request.extensions_mut().insert(ClientAddr(client));
+    if let Some(wait) = gw.limits.check(public, client) {
+        let mut response =
+            HttpError::new(tonic::Code::ResourceExhausted, "too many requests; slow down").into_response();
+        let secs = wait.as_secs().max(1).to_string();
+        if let Ok(value) = http::HeaderValue::from_str(&secs) {
+            response.headers_mut().insert(http::header::RETRY_AFTER, value);
+        }
+        return response;
+    }
+    next.run(request).await
+}
+
+/// Middleware: the staff budget.
+pub async fn staff(State(gw): State<Arc<Gateway>>, request: Request, next: Next) -> Response {
+    limit(gw, false, request, next).await
+}
+
+/// Middleware: the patients' pages budget.
+pub async fn public(State(gw): State<Arc<Gateway>>, request: Request, next: Next) -> Response {
+    limit(gw, true, request, next).await
+}
