@@ -26,7 +26,13 @@ pub enum Command {
         /// Comma-separated targets (see `hcrm targets`).
         #[arg(long, default_value = "all", env = "HCRM_TARGET")]
         target: String,
+        /// Once serving, fill an empty installation with a synthetic demo hospital (`hcrm demo`).
+        #[arg(long)]
+        demo: bool,
     },
+    /// Fill an empty installation with a synthetic hospital through the public APIs: departments
+    /// and doctors, patients, follow-ups, cases, a survey with answers, mentions and an incident.
+    Demo(crate::demo::DemoArgs),
     /// Apply database migrations and exit.
     Migrate {
         #[arg(long, default_value = "all", env = "HCRM_TARGET")]
@@ -110,10 +116,14 @@ impl Cli {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = cli.settings()?;
     match cli.command {
-        Command::Serve { target } => {
+        Command::Serve { target, demo } => {
             let _guard = hcrm_kit::telemetry::init(&settings.telemetry)?;
             let targets = targets::parse_list(&target).map_err(anyhow::Error::msg)?;
-            crate::serve(&settings, &targets).await
+            crate::serve(&settings, &targets, demo).await
+        }
+        Command::Demo(args) => {
+            let _guard = hcrm_kit::telemetry::init(&settings.telemetry)?;
+            crate::demo::run(&settings, &args).await
         }
         Command::Migrate { target } => {
             let _guard = hcrm_kit::telemetry::init(&settings.telemetry)?;

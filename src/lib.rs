@@ -2,6 +2,7 @@
 //! the benchmarks share.
 
 pub mod cli;
+pub mod demo;
 pub mod settings;
 pub mod targets;
 
@@ -43,7 +44,7 @@ pub async fn start(settings: &Settings, targets: &[Target], listeners: Listeners
 }
 
 /// Binds the configured listeners and serves until SIGTERM/Ctrl-C, then drains.
-pub async fn serve(settings: &Settings, targets: &[Target]) -> anyhow::Result<()> {
+pub async fn serve(settings: &Settings, targets: &[Target], demo: bool) -> anyhow::Result<()> {
     let grpc = TcpListener::bind(settings.server.grpc_addr).await?;
     let admin = TcpListener::bind(settings.server.admin_addr).await?;
     // The gateway's HTTP listener, only when the gateway runs here.
@@ -68,6 +69,16 @@ pub async fn serve(settings: &Settings, targets: &[Target]) -> anyhow::Result<()
         tracing::info!(console = %format!("http://{addr}/"), "gateway listening");
     }
     tracing::info!(startup_ms = started.elapsed().as_millis() as u64, "ready");
+    if demo {
+        let mut settings = settings.clone();
+        settings.server.grpc_addr = handle.grpc_addr;
+        tokio::spawn(async move {
+            let args = demo::DemoArgs::default();
+            if let Err(err) = demo::run(&settings, &args).await {
+                tracing::error!(error = %err, "filling the demo hospital failed");
+            }
+        });
+    }
     let shutdown = handle.shutdown_sender();
     tokio::spawn(async move {
         hcrm_kit::server::termination_signal().await;

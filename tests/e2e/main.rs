@@ -1,6 +1,7 @@
 //! End to end: the built `hcrm` binary started as a user would, driven over gRPC.
 
 mod binary;
+mod demo;
 mod faults;
 mod split;
 

@@ -3,12 +3,16 @@
 //! rate budget), and the static stylesheet.
 
 pub mod admin;
+pub mod cases;
 pub mod chart;
 pub mod dashboard;
+pub mod followups;
 pub mod login;
+pub mod opinion;
 pub mod page;
 pub mod patients;
 pub mod public;
+pub mod surveys;
 
 use crate::state::Gateway;
 use axum::Router;
@@ -36,7 +40,11 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/console/admin", get(admin::show))
         .route("/console/admin/accounts", post(admin::create))
         .route("/console/admin/accounts/{username}", post(admin::update))
-        .route("/console/admin/accounts/{username}/password", post(admin::password));
+        .route("/console/admin/accounts/{username}/password", post(admin::password))
+        .merge(followups::routes())
+        .merge(cases::routes())
+        .merge(surveys::routes())
+        .merge(opinion::routes());
     let api = crate::api::router()
         .route("/{service}/{method}", post(crate::api::grpc_web::forward))
         .layer(cors(&gw.cfg.cors_origins));

@@ -8,6 +8,10 @@ mod helpers;
 use hcrm_kit::both_backends;
 
 mod api;
+mod cases;
 mod console;
+mod followups;
+mod opinion;
 mod public;
 mod sessions;
+mod surveys;
