@@ -30,7 +30,13 @@ const BIN: &str = env!("CARGO_BIN_EXE_hcrm");
 const SECRET: &str = "split-topology-signing-secret-0123456789";
 
 /// What every pod gets: the ConfigMap's and the Secret's settings, as environment variables.
-fn shared_env(patients_db: &str, followup_db: &str, feedback_db: &str, opinion_db: &str) -> Vec<(String, String)> {
+fn shared_env(
+    patients_db: &str,
+    followup_db: &str,
+    feedback_db: &str,
+    opinion_db: &str,
+    gateway_db: &str,
+) -> Vec<(String, String)> {
     use base64::Engine;
     let key = |b: u8| base64::engine::general_purpose::STANDARD.encode([b; 32]);
     [
@@ -38,6 +44,7 @@ fn shared_env(patients_db: &str, followup_db: &str, feedback_db: &str, opinion_d
         ("HCRM__FOLLOWUP__DATABASE_URL", followup_db.to_string()),
         ("HCRM__FEEDBACK__DATABASE_URL", feedback_db.to_string()),
         ("HCRM__OPINION__DATABASE_URL", opinion_db.to_string()),
+        ("HCRM__GATEWAY__DATABASE_URL", gateway_db.to_string()),
         ("HCRM__AUTH__HS256_SECRET", SECRET.to_string()),
         ("HCRM__SECURITY__DATA_KEYS", format!("k1:{}", key(3))),
         ("HCRM__SECURITY__INDEX_KEY", key(5)),
@@ -170,7 +177,14 @@ async fn split_topology_runs_the_flows_and_survives_faults() {
     let followup_db = TestDatabase::new(TestBackend::Postgres).await.unwrap();
     let feedback_db = TestDatabase::new(TestBackend::Postgres).await.unwrap();
     let opinion_db = TestDatabase::new(TestBackend::Postgres).await.unwrap();
-    let env = shared_env(&patients_db.url, &followup_db.url, &feedback_db.url, &opinion_db.url);
+    let gateway_db = TestDatabase::new(TestBackend::Postgres).await.unwrap();
+    let env = shared_env(
+        &patients_db.url,
+        &followup_db.url,
+        &feedback_db.url,
+        &opinion_db.url,
+        &gateway_db.url,
+    );
     migrate(&env);
 
     let (patients_port, followup_port, feedback_port, opinion_port) =
@@ -370,10 +384,25 @@ async fn split_topology_runs_the_flows_and_survives_faults() {
 
     online_post_becomes_a_case(&opinion_channel, &feedback_channel, &patient.name).await;
 
+    // The gateway in its own process reaches the four services over their addresses.
+    let gateway_peers = [
+        ("HCRM__GATEWAY__PATIENTS_URL", url(patients_port)),
+        ("HCRM__GATEWAY__FOLLOWUP_URL", url(followup_port)),
+        ("HCRM__GATEWAY__FEEDBACK_URL", url(feedback_port)),
+        ("HCRM__GATEWAY__OPINION_URL", url(opinion_port)),
+    ];
+    console_over_the_split_topology(&env, &gateway_peers, &patient.name).await;
+
     // Three replicas of a target starting together on an empty database: one migrates, none
     // crash, all serve.
     let empty = TestDatabase::new(TestBackend::Postgres).await.unwrap();
-    let env = shared_env(&patients_db.url, &empty.url, &feedback_db.url, &opinion_db.url);
+    let env = shared_env(
+        &patients_db.url,
+        &empty.url,
+        &feedback_db.url,
+        &opinion_db.url,
+        &gateway_db.url,
+    );
     let mut replicas: Vec<Pod> = (0..3).map(|_| Pod::start("followup", &env, &to_peers)).collect();
     for replica in &mut replicas {
         replica.serving().await;
@@ -383,6 +412,90 @@ async fn split_topology_runs_the_flows_and_survives_faults() {
     drop(feedback);
     drop(followup);
     drop(patients);
+}
+
+/// The gateway as its own process: an account made with `hcrm account add` (as an operator
+/// would, against the same database), sign-in, the patient's page with the timeline that
+/// followup and feedback wrote, the REST API with the session, and the public complaint page
+/// opening a case in the feedback process.
+async fn console_over_the_split_topology(env: &[(String, String)], peers: &[(&str, String); 4], patient: &str) {
+    let out = Command::new(BIN)
+        .args(["account", "add", "--username", "guide-wu", "--role", "guide", "--display-name", "吴导医"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HCRM_PASSWORD", "guide-wu-password-1")
+        .envs(env.iter().cloned())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let http_port = free_port();
+    let mut extra: Vec<(&str, String)> = peers.to_vec();
+    extra.push(("HCRM__GATEWAY__HTTP_ADDR", format!("127.0.0.1:{http_port}")));
+    let mut gateway = Pod::start("gateway", env, &extra);
+    gateway.serving().await;
+    let base = format!("http://127.0.0.1:{http_port}");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .unwrap();
+    let ready = http.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), reqwest::StatusCode::OK);
+
+    let signed = http
+        .post(format!("{base}/login"))
+        .form(&[("username", "guide-wu"), ("password", "guide-wu-password-1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), reqwest::StatusCode::SEE_OTHER);
+    let cookie = signed
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("hcrm_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_string();
+    let page = http
+        .get(format!("{base}/console/{patient}"))
+        .header("cookie", format!("hcrm_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("郑十一"), "the patient's file through the gateway");
+    assert!(page.contains("出院结算排队两小时"), "the complaint on the timeline: {page}");
+    let at = page.find("name=\"_csrf\" value=\"").expect("a CSRF field") + "name=\"_csrf\" value=\"".len();
+    let csrf = page[at..].split('"').next().unwrap().to_string();
+    let listed: serde_json::Value = http
+        .post(format!("{base}/api/v1/hcrm.feedback.v1.CaseService/ListCases"))
+        .header("cookie", format!("hcrm_session={cookie}"))
+        .header("x-csrf-token", csrf)
+        .json(&serde_json::json!({ "patient": patient }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(listed["cases"].as_array().is_some_and(|c| !c.is_empty()), "{listed}");
+
+    let filed = http
+        .post(format!("{base}/complaint"))
+        .form(&[
+            ("kind", "suggestion"),
+            ("category", "environment"),
+            ("title", "候诊区座位不够"),
+            ("description", "上午候诊区经常没有座位，希望增加座椅。"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(filed.status(), reqwest::StatusCode::OK);
+    assert!(filed.text().await.unwrap().contains("id=\"number\""));
 }
 
 /// Opinion in its own process: a post pushed by a crawler, an incident, the escalation through

@@ -62,7 +62,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Origins allowed to call the API from a browser (CORS); empty = same origin only.
     pub cors_origins: Vec<String>,
-    /// Take the client address from `X-Forwarded-For` (set only behind a proxy that overwrites it).
+    /// Behind one reverse proxy (an ingress controller): take the client address from the last
+    /// `X-Forwarded-For` entry, which that proxy appended. Leave off when clients reach the
+    /// gateway directly, or they could choose their own address (and rate budget).
     pub trust_forwarded_for: bool,
     /// Deadline of each call to a service.
     pub call_timeout_secs: u64,

@@ -56,14 +56,18 @@ pub fn cleanup_job(limits: Arc<Limits>) -> Job {
     })
 }
 
-/// The client's address: the peer, or the first `X-Forwarded-For` hop when configured to trust it.
+/// The client's address: the peer, or — behind one trusted proxy (an ingress controller) — the
+/// last `X-Forwarded-For` entry, the one that proxy appended. Earlier entries come from the
+/// client and could be anything.
 pub fn client_addr(gw: &Gateway, request: &Request) -> IpAddr {
     if gw.cfg.trust_forwarded_for
         && let Some(ip) = request
             .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .next_back()
             .and_then(|v| v.trim().parse::<IpAddr>().ok())
     {
         return ip;

@@ -29,6 +29,8 @@ pub struct Gateway {
     pub openapi: bytes::Bytes,
     /// HTTP/1.1 client for grpc-web forwarding (the services' listeners speak grpc-web).
     pub http: reqwest::Client,
+    /// Turns true when the process starts draining: readiness fails at once.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Gateway {
@@ -38,6 +40,7 @@ impl Gateway {
         Ok(Self {
             limits: Arc::new(Limits::new(&cfg)),
             service: Caller::new(crate::TARGET, &[Role::Integration], deps.authenticator.clone()),
+            stopping: deps.stopping.clone(),
             authenticator: deps.authenticator,
             cfg,
             store,

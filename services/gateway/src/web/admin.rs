@@ -38,7 +38,7 @@ fn role_boxes(c: &Console, checked: &[Role]) -> Markup {
         fieldset {
             legend { (c.tr("角色", "Roles")) }
             @for role in Role::ALL {
-                label style="display:inline-block;margin-right:1rem" {
+                label.choice {
                     input type="checkbox" name="roles" value=(role.as_str()) checked[checked.contains(&role)];
                     " " (role_name(c, role))
                 }

@@ -212,7 +212,7 @@ fn percent(v: Option<f64>) -> String {
 
 fn tile(c: &Console, label: &str, value: Result<String, &tonic::Status>, tone: &str, href: &str) -> Markup {
     html! {
-        a.card href=(href) style="text-decoration:none;color:inherit" {
+        a.card.tile href=(href) {
             div.small { (label) }
             @match value {
                 Ok(v) => { div class={ "figure " (tone) } data-figure=(label) { (v) } }

@@ -59,6 +59,8 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .merge(staff)
         .merge(patients_pages)
         .route("/static/console.css", get(css))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(security_headers))
         .layer(axum::extract::DefaultBodyLimit::max(gw.cfg.max_body_bytes))
@@ -74,6 +76,17 @@ async fn css() -> Response {
         CSS,
     )
         .into_response()
+}
+
+/// Ready while not draining and the account database answers (Kubernetes' readiness probe).
+async fn ready(axum::extract::State(gw): axum::extract::State<Arc<Gateway>>) -> Response {
+    if *gw.stopping.borrow() {
+        return (http::StatusCode::SERVICE_UNAVAILABLE, "draining").into_response();
+    }
+    match sqlx::query("SELECT 1").execute(&gw.store.db.pool).await {
+        Ok(_) => "ready".into_response(),
+        Err(_) => (http::StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response(),
+    }
 }
 
 async fn not_found(headers: http::HeaderMap) -> Response {

@@ -202,7 +202,7 @@ fn question(lang: Lang, q: &Question) -> Markup {
             @match kind {
                 QuestionKind::Rating => {
                     @for score in 1..=5 {
-                        label style="display:inline-block;margin-right:1rem" {
+                        label.choice {
                             input type="radio" name=(name) value=(score); " " (score)
                         }
                     }
@@ -210,7 +210,7 @@ fn question(lang: Lang, q: &Question) -> Markup {
                 }
                 QuestionKind::Nps => {
                     @for score in 0..=10 {
-                        label style="display:inline-block;margin-right:.6rem" {
+                        label.choice {
                             input type="radio" name=(name) value=(score); " " (score)
                         }
                     }

@@ -8,6 +8,7 @@ mod helpers;
 use hcrm_kit::both_backends;
 
 mod api;
+mod browser;
 mod cases;
 mod console;
 mod followups;
