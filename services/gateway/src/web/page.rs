@@ -66,6 +66,17 @@ impl Lang {
             Lang::En => en,
         }
     }
+
+    /// One of two texts that come from data (a taxonomy, a questionnaire), falling back to the
+    /// other language when this one is empty.
+    pub fn pick<'a>(self, zh: &'a str, en: &'a str) -> &'a str {
+        match self {
+            Lang::Zh if !zh.is_empty() => zh,
+            Lang::En if !en.is_empty() => en,
+            _ if zh.is_empty() => en,
+            _ => zh,
+        }
+    }
 }
 
 /// A client of a service, carrying the signed-in member's identity.
@@ -134,6 +145,10 @@ pub fn safe_return(path: &str) -> String {
 impl Console {
     pub fn tr(&self, zh: &'static str, en: &'static str) -> &'static str {
         self.lang.tr(zh, en)
+    }
+
+    pub fn pick<'a>(&self, zh: &'a str, en: &'a str) -> &'a str {
+        self.lang.pick(zh, en)
     }
 
     pub fn is_admin(&self) -> bool {

@@ -7,6 +7,8 @@ use crate::api::error::HttpError;
 use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Redirect, Response};
 use bytes::Bytes;
+use hcrm_proto::feedback::ListCasesRequest;
+use hcrm_proto::feedback::case_service_client::CaseServiceClient;
 use hcrm_proto::patients::patient_service_client::PatientServiceClient;
 use hcrm_proto::patients::{
     CreatePatientRequest, GetPatientRequest, IdentityType, InteractionKind, ListInteractionsRequest,
@@ -197,7 +199,20 @@ async fn render(c: Console, id: String, reason: Option<String>, notice: Option<&
         }
         Err(status) => return c.error(status),
     };
-    let (related, timeline) = tokio::join!(
+    let cases = {
+        let mut client = CaseServiceClient::new(c.authed(&c.gw.upstreams.feedback.channel));
+        let patient = name.clone();
+        async move {
+            client
+                .list_cases(ListCasesRequest {
+                    patient,
+                    page_size: 20,
+                    ..Default::default()
+                })
+                .await
+        }
+    };
+    let (related, timeline, cases) = tokio::join!(
         {
             let mut client = patients.clone();
             let parent = name.clone();
@@ -223,7 +238,8 @@ async fn render(c: Console, id: String, reason: Option<String>, notice: Option<&
                     })
                     .await
             }
-        }
+        },
+        cases
     );
     let address = patient
         .address
@@ -289,6 +305,29 @@ async fn render(c: Console, id: String, reason: Option<String>, notice: Option<&
                     } }
                 }
             }
+            Err(status) => { (c.error_box(&HttpError::from(status))) }
+        }
+        h2 { (c.tr("投诉与建议", "Complaints and suggestions")) }
+        p { a #new-case href={ "/console/cases/new?patient=" (patient.name) } { (c.tr("为该患者登记投诉或建议", "Take a complaint or suggestion for this patient")) } }
+        @match cases {
+            Ok(r) => {
+                @let list = r.into_inner().cases;
+                @if list.is_empty() { p.small { (c.tr("暂无。", "None.")) } }
+                @else {
+                    table #patient-cases { tbody {
+                        @for case in &list {
+                            tr data-case=(case.name) {
+                                td { a href={ "/console/" (case.name) } { (case.number) } }
+                                td { (case.title) }
+                                td { (case.department) }
+                                td { (c.ts(&case.create_time)) }
+                            }
+                        }
+                    } }
+                }
+            }
+            // A role that reads no cases simply sees none here.
+            Err(status) if status.code() == tonic::Code::PermissionDenied => {}
             Err(status) => { (c.error_box(&HttpError::from(status))) }
         }
         h2 { (c.tr("服务时间线", "Timeline")) }

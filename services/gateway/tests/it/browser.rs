@@ -212,7 +212,12 @@ async fn a_guide_works_the_console_in_a_browser() {
     })
     .await;
     let _ = &mut cases;
-    assert!(!case.number.is_empty());
+    // …and it appears in the console's inbox, from where the guide opens it.
+    b.go("/console/cases").await;
+    b.shot("cases").await;
+    b.click(&format!("#cases tr[data-number='{}'] a", case.number)).await;
+    assert!(b.source().await.contains(&case.number), "the case page");
+    b.shot("case").await;
 
     // Sign out.
     b.go("/console").await;
