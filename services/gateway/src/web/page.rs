@@ -155,6 +155,11 @@ impl Console {
         self.who.account.is_admin()
     }
 
+    /// Whether the member holds `role` (for showing forms; the services still decide).
+    pub fn has_role(&self, role: hcrm_kit::auth::Role) -> bool {
+        self.who.account.roles.contains(&role)
+    }
+
     pub fn csrf(&self) -> &str {
         &self.who.session.csrf
     }
