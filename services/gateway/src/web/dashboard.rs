@@ -155,6 +155,10 @@ pub async fn show(c: Console) -> Response {
         trend,
     );
 
+    let names = match &mine {
+        Ok(tasks) => crate::web::followups::Names::fetch(&c, tasks.iter().take(20).map(|t| t.patient.as_str())).await,
+        Err(_) => crate::web::followups::Names::default(),
+    };
     let satisfied = |month: &str| -> Result<Option<f64>, &tonic::Status> {
         satisfaction.as_ref().map(|report| {
             report
@@ -198,7 +202,7 @@ pub async fn show(c: Console) -> Response {
             h2 { (c.tr("我的今日随访", "My follow-ups today")) }
             @match &mine {
                 Ok(tasks) if tasks.is_empty() => { p.small { (c.tr("今天没有待办随访。", "Nothing due today.")) } }
-                Ok(tasks) => { (task_table(&c, tasks)) }
+                Ok(tasks) => { (task_table(&c, tasks, &names)) }
                 Err(status) => { (missing(&c, status)) }
             }
         }
@@ -263,25 +267,28 @@ fn mention_chart(c: &Console, trend: &Figure<Reputation>) -> Markup {
     }
 }
 
-/// Tasks as a table: due date, patient, purpose, channel, attempts.
-pub fn task_table(c: &Console, tasks: &[Task]) -> Markup {
+/// Tasks as a table: due date, patient (by name), purpose, department, attempts; each row opens
+/// the task's page with the call form.
+fn task_table(c: &Console, tasks: &[Task], names: &crate::web::followups::Names) -> Markup {
     html! {
-        table {
+        table #my-tasks {
             thead { tr {
                 th { (c.tr("应随访日期", "Due")) }
                 th { (c.tr("患者", "Patient")) }
                 th { (c.tr("目的", "Purpose")) }
                 th { (c.tr("科室", "Department")) }
                 th { (c.tr("已尝试", "Attempts")) }
+                th {}
             } }
             tbody {
                 @for t in tasks.iter().take(20) {
-                    tr {
+                    tr data-task=(t.name) {
                         td { (t.due_date.as_ref().map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_default()) }
-                        td { a href={ "/console/" (t.patient) } { (t.patient.trim_start_matches("patients/")) } }
+                        td { (names.link(&t.patient)) }
                         td { (t.purpose) }
                         td { (t.department) }
                         td { (t.attempts) }
+                        td { a href={ "/console/followups/" (t.name) } { (c.tr("去随访", "Call")) } }
                     }
                 }
             }

@@ -307,6 +307,8 @@ async fn render(c: Console, id: String, reason: Option<String>, notice: Option<&
             }
             Err(status) => { (c.error_box(&HttpError::from(status))) }
         }
+        h2 { (c.tr("随访", "Follow-ups")) }
+        p { a #plans href={ "/console/followups/plans?patient=" (patient.name) } { (c.tr("随访计划与记录", "Follow-up plans and calls")) } }
         h2 { (c.tr("投诉与建议", "Complaints and suggestions")) }
         p { a #new-case href={ "/console/cases/new?patient=" (patient.name) } { (c.tr("为该患者登记投诉或建议", "Take a complaint or suggestion for this patient")) } }
         @match cases {

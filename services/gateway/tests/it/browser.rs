@@ -8,6 +8,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hcrm_kit::auth::Role;
 use hcrm_proto::feedback::case_service_client::CaseServiceClient;
 use hcrm_proto::feedback::{IntakeChannel, ListCasesRequest};
+use hcrm_proto::followup::followup_service_client::FollowupServiceClient;
+use hcrm_proto::followup::{CreatePlanRequest, ListFollowUpsRequest, ManualStep, Plan};
 use hcrm_proto::patients::patient_service_client::PatientServiceClient;
 use hcrm_proto::patients::{CreatePatientRequest, Patient};
 use std::path::PathBuf;
@@ -25,7 +27,11 @@ pub struct Browser {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Browser {
@@ -57,7 +63,11 @@ impl Browser {
         let started = Instant::now();
         let client = loop {
             let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            match ClientBuilder::new(connector).capabilities(caps.clone()).connect(&url).await {
+            match ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
                 Ok(client) => break client,
                 Err(err) if started.elapsed() < Duration::from_secs(20) => {
                     let _ = err;
@@ -66,7 +76,9 @@ impl Browser {
                 Err(err) => panic!("no WebDriver session: {err}"),
             }
         };
-        let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots").join(name);
+        let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../target/screenshots")
+            .join(name);
         let _ = std::fs::remove_dir_all(&shots);
         std::fs::create_dir_all(&shots).unwrap();
         let port = suite.base.rsplit(':').next().unwrap().to_string();
@@ -92,7 +104,11 @@ impl Browser {
     }
 
     pub async fn fill(&self, css: &str, text: &str) {
-        let field = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+        let field = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
         field.clear().await.unwrap();
         field.send_keys(text).await.unwrap();
     }
@@ -130,7 +146,10 @@ impl Browser {
 
     pub async fn sign_in(&self, username: &str, password: &str) {
         self.go("/console").await;
-        assert!(self.path().await.starts_with("/login"), "the console sends strangers to sign in");
+        assert!(
+            self.path().await.starts_with("/login"),
+            "the console sends strangers to sign in"
+        );
         self.fill("input[name=username]", username).await;
         self.fill("input[name=password]", password).await;
         self.shot("sign-in").await;
@@ -146,7 +165,7 @@ impl Browser {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_guide_works_the_console_in_a_browser() {
+async fn a_day_at_the_centre_in_a_browser() {
     let suite = Suite::start(TestBackend::Sqlite).await;
     PatientServiceClient::new(suite.authed("admin", Role::Admin))
         .create_patient(CreatePatientRequest {
@@ -160,11 +179,45 @@ async fn a_guide_works_the_console_in_a_browser() {
         .await
         .unwrap();
     let tokens = crate::public::invitations(&suite, 1).await;
-    let b = Browser::open(&suite, "guide").await;
+    // A follow-up due today for the admin, made by hand (no template).
+    let patient = PatientServiceClient::new(suite.authed("admin", Role::Admin))
+        .search_patients(hcrm_proto::patients::SearchPatientsRequest {
+            query: "欧阳娜娜".into(),
+            page_size: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .matches
+        .remove(0)
+        .patient
+        .unwrap();
+    FollowupServiceClient::new(suite.authed("admin", Role::Admin))
+        .create_plan(CreatePlanRequest {
+            plan: Some(Plan {
+                patient: patient.name.clone(),
+                department: "cardiology".into(),
+                responsible: "admin".into(),
+                ..Default::default()
+            }),
+            steps: vec![ManualStep {
+                due_date: Some(hcrm_proto::types::Date {
+                    year: 2026,
+                    month: 6,
+                    day: 1,
+                }),
+                purpose: "出院后电话随访".into(),
+                ..Default::default()
+            }],
+            request_id: String::new(),
+        })
+        .await
+        .unwrap();
+    let b = Browser::open(&suite, "console").await;
 
-    // Sign in; the dashboard.
-    b.sign_in("guide-li", GUIDE_PASSWORD).await;
-    assert!(b.source().await.contains("李导医"));
+    // Sign in; the dashboard with today's follow-up.
+    b.sign_in("admin", ADMIN_PASSWORD).await;
+    assert!(b.source().await.contains("管理员"));
     b.shot("dashboard").await;
 
     // Find a patient by pinyin and open the file.
@@ -177,10 +230,35 @@ async fn a_guide_works_the_console_in_a_browser() {
     assert!(b.text("h1").await.contains("欧阳娜娜"));
     b.shot("patient").await;
 
-    // Switch the language and back.
+    // Record the follow-up from the worklist on its one form.
+    b.go("/console/followups").await;
+    b.shot("worklist").await;
+    b.click("#tasks tbody tr a[href*='/tasks/']").await;
+    assert!(b.path().await.contains("/console/followups/tasks/"));
+    b.click("#record select[name=outcome] option[value=reached]").await;
+    b.fill("#record textarea[name=content]", "伤口愈合良好，按时服药").await;
+    b.fill("#record textarea[name=health_guidance]", "低盐饮食，一周后复查")
+        .await;
+    b.click("#record select[name=sat_attitude] option[value='5']").await;
+    b.shot("record-form").await;
+    b.click("#record button[type=submit]").await;
+    b.shot("recorded").await;
+    let records = FollowupServiceClient::new(suite.authed("admin", Role::Admin))
+        .list_follow_ups(ListFollowUpsRequest {
+            patient: patient.name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(records.follow_ups.len(), 1, "the call was recorded");
+    assert!(records.follow_ups[0].content.contains("伤口愈合良好"));
+
+    // Switch the language and back: the same page again, in the other language.
+    let here = b.path().await;
     b.click("a[data-lang=en]").await;
     assert!(b.text("header nav").await.contains("Patients"), "English navigation");
-    assert!(b.path().await.starts_with("/console/patients/"), "back on the same page");
+    assert_eq!(b.path().await, here, "back on the same page");
     b.shot("patient-en").await;
     b.click("a[data-lang=zh]").await;
     assert!(b.text("header nav").await.contains("患者"));
