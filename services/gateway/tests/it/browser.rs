@@ -137,6 +137,38 @@ impl Browser {
         self.client.source().await.unwrap()
     }
 
+    /// Waits (bounded) until the page holds `text`: a click's navigation may still be loading
+    /// when the click returns, more so on a busy machine.
+    pub async fn until_contains(&self, text: &str) {
+        let started = Instant::now();
+        loop {
+            if self.source().await.contains(text) {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "the page never showed {text:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits (bounded) until the path satisfies `ok`; returns it.
+    pub async fn until_path(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            let path = self.path().await;
+            if ok(&path) {
+                return path;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "never reached {what}: at {path}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Saves a screenshot of the page as `{n}-{what}.png`.
     pub async fn shot(&self, what: &str) {
         let png = self.client.screenshot().await.unwrap();
@@ -154,7 +186,8 @@ impl Browser {
         self.fill("input[name=password]", password).await;
         self.shot("sign-in").await;
         self.click("form button[type=submit]").await;
-        assert_eq!(self.path().await, "/console", "signed in");
+        self.until_path("the dashboard after signing in", |p| p == "/console")
+            .await;
     }
 
     pub async fn close(mut self) {
@@ -217,7 +250,7 @@ async fn a_day_at_the_centre_in_a_browser() {
 
     // Sign in; the dashboard with today's follow-up.
     b.sign_in("admin", ADMIN_PASSWORD).await;
-    assert!(b.source().await.contains("管理员"));
+    b.until_contains("管理员").await;
     b.shot("dashboard").await;
 
     // Find a patient by pinyin and open the file.
@@ -226,15 +259,17 @@ async fn a_day_at_the_centre_in_a_browser() {
     b.click("form[role=search] button").await;
     b.shot("patient-search").await;
     b.click("#results a").await;
-    assert!(b.path().await.starts_with("/console/patients/"));
-    assert!(b.text("h1").await.contains("欧阳娜娜"));
+    b.until_path("the patient page", |p| p.starts_with("/console/patients/"))
+        .await;
+    b.until_contains("<h1>欧阳娜娜</h1>").await;
     b.shot("patient").await;
 
     // Record the follow-up from the worklist on its one form.
     b.go("/console/followups").await;
     b.shot("worklist").await;
     b.click("#tasks tbody tr a[href*='/tasks/']").await;
-    assert!(b.path().await.contains("/console/followups/tasks/"));
+    b.until_path("the task page", |p| p.contains("/console/followups/tasks/"))
+        .await;
     b.click("#record select[name=outcome] option[value=reached]").await;
     b.fill("#record textarea[name=content]", "伤口愈合良好，按时服药").await;
     b.fill("#record textarea[name=health_guidance]", "低盐饮食，一周后复查")
@@ -242,6 +277,9 @@ async fn a_day_at_the_centre_in_a_browser() {
     b.click("#record select[name=sat_attitude] option[value='5']").await;
     b.shot("record-form").await;
     b.click("#record button[type=submit]").await;
+    b.until_path("the task page after recording", |p| !p.contains("/record"))
+        .await;
+    b.until_contains("伤口愈合良好").await;
     b.shot("recorded").await;
     let records = FollowupServiceClient::new(suite.authed("admin", Role::Admin))
         .list_follow_ups(ListFollowUpsRequest {
@@ -257,11 +295,11 @@ async fn a_day_at_the_centre_in_a_browser() {
     // Switch the language and back: the same page again, in the other language.
     let here = b.path().await;
     b.click("a[data-lang=en]").await;
-    assert!(b.text("header nav").await.contains("Patients"), "English navigation");
+    b.until_contains("Patients</a>").await;
     assert_eq!(b.path().await, here, "back on the same page");
     b.shot("patient-en").await;
     b.click("a[data-lang=zh]").await;
-    assert!(b.text("header nav").await.contains("患者"));
+    b.until_contains("患者</a>").await;
 
     // A patient answers the survey from the link (another browser tab would do; same session
     // does not matter: the page needs none).
@@ -270,7 +308,7 @@ async fn a_day_at_the_centre_in_a_browser() {
     b.click("input[name='q.attitude'][value='1']").await;
     b.fill("textarea[name='q.what']", "夜班护士呼叫不应").await;
     b.click("#survey button[type=submit]").await;
-    assert!(b.source().await.contains("id=\"thanks\""));
+    b.until_contains("id=\"thanks\"").await;
     b.shot("survey-thanks").await;
 
     // The low rating opened a case that feedback now holds.
@@ -294,14 +332,22 @@ async fn a_day_at_the_centre_in_a_browser() {
     b.go("/console/cases").await;
     b.shot("cases").await;
     b.click(&format!("#cases tr[data-number='{}'] a", case.number)).await;
-    assert!(b.source().await.contains(&case.number), "the case page");
+    b.until_path("the case page", |p| {
+        p.starts_with("/console/cases/") && p != "/console/cases"
+    })
+    .await;
+    b.until_contains(&case.number).await;
     b.shot("case").await;
 
     // Sign out.
     b.go("/console").await;
     b.click("header form button").await;
-    assert!(b.path().await.starts_with("/login"));
+    b.until_path("the sign-in page after signing out", |p| p.starts_with("/login"))
+        .await;
     b.go("/console").await;
-    assert!(b.path().await.starts_with("/login"), "signed out for good");
+    b.until_path("the sign-in page again (signed out for good)", |p| {
+        p.starts_with("/login")
+    })
+    .await;
     b.close().await;
 }
