@@ -420,7 +420,16 @@ async fn split_topology_runs_the_flows_and_survives_faults() {
 /// opening a case in the feedback process.
 async fn console_over_the_split_topology(env: &[(String, String)], peers: &[(&str, String); 4], patient: &str) {
     let out = Command::new(BIN)
-        .args(["account", "add", "--username", "guide-wu", "--role", "guide", "--display-name", "吴导医"])
+        .args([
+            "account",
+            "add",
+            "--username",
+            "guide-wu",
+            "--role",
+            "guide",
+            "--display-name",
+            "吴导医",
+        ])
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HCRM_PASSWORD", "guide-wu-password-1")
@@ -454,25 +463,28 @@ async fn console_over_the_split_topology(env: &[(String, String)], peers: &[(&st
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix("hcrm_session="))
+        .find_map(|v| v.strip_prefix("__Host-hcrm_session="))
         .and_then(|v| v.split(';').next())
         .expect("a session cookie")
         .to_string();
     let page = http
         .get(format!("{base}/console/{patient}"))
-        .header("cookie", format!("hcrm_session={cookie}"))
+        .header("cookie", format!("__Host-hcrm_session={cookie}"))
         .send()
         .await
         .unwrap();
     assert_eq!(page.status(), reqwest::StatusCode::OK);
     let page = page.text().await.unwrap();
     assert!(page.contains("郑十一"), "the patient's file through the gateway");
-    assert!(page.contains("出院结算排队两小时"), "the complaint on the timeline: {page}");
+    assert!(
+        page.contains("出院结算排队两小时"),
+        "the complaint on the timeline: {page}"
+    );
     let at = page.find("name=\"_csrf\" value=\"").expect("a CSRF field") + "name=\"_csrf\" value=\"".len();
     let csrf = page[at..].split('"').next().unwrap().to_string();
     let listed: serde_json::Value = http
         .post(format!("{base}/api/v1/hcrm.feedback.v1.CaseService/ListCases"))
-        .header("cookie", format!("hcrm_session={cookie}"))
+        .header("cookie", format!("__Host-hcrm_session={cookie}"))
         .header("x-csrf-token", csrf)
         .json(&serde_json::json!({ "patient": patient }))
         .send()

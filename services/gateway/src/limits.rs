@@ -79,12 +79,27 @@ pub fn client_addr(gw: &Gateway, request: &Request) -> IpAddr {
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
+/// The budget an address belongs to: IPv4 addresses alone, IPv6 by their /64 (one household or
+/// host gets a /64, so single addresses would give one client endless budgets).
+pub fn bucket(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
 /// The client address as handlers see it.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub IpAddr);
 
 async fn limit(gw: Arc<Gateway>, public: bool, mut request: Request, next: Next) -> Response {
-    let client = client_addr(&gw, &request);
+    let client = bucket(client_addr(&gw, &request));
     request.extensions_mut().insert(ClientAddr(client));
     if let Some(wait) = gw.limits.check(public, client) {
         let mut response =
@@ -106,4 +121,22 @@ pub async fn staff(State(gw): State<Arc<Gateway>>, request: Request, next: Next)
 /// Middleware: the patients' pages budget.
 pub async fn public(State(gw): State<Arc<Gateway>>, request: Request, next: Next) -> Response {
     limit(gw, true, request, next).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_share_their_64_and_ipv4_stays_whole() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(bucket(a), bucket(b));
+        assert_ne!(bucket(a), bucket(other));
+        let v4: IpAddr = "10.1.2.3".parse().unwrap();
+        assert_eq!(bucket(v4), v4);
+        let mapped: IpAddr = "::ffff:10.1.2.3".parse().unwrap();
+        assert_eq!(bucket(mapped), v4);
+    }
 }

@@ -31,23 +31,36 @@ pub struct Gateway {
     pub http: reqwest::Client,
     /// Turns true when the process starts draining: readiness fails at once.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// Password checks at once (argon2id takes 19 MiB and ~30 ms of CPU each).
+    hashing: tokio::sync::Semaphore,
 }
+
+/// Password checks that may run at once, and how long one waits for its turn.
+const HASHING_AT_ONCE: usize = 4;
+const HASHING_WAIT: Duration = Duration::from_secs(10);
 
 impl Gateway {
     pub fn new(cfg: Config, store: Store, upstreams: Upstreams, deps: Deps) -> anyhow::Result<Self> {
         let catalog = Catalog::new(&upstreams)?;
+        let call_timeout = Duration::from_secs(cfg.call_timeout_secs);
         let openapi = serde_json::to_vec_pretty(&crate::api::openapi::document(&catalog.services()))?.into();
         Ok(Self {
             limits: Arc::new(Limits::new(&cfg)),
             service: Caller::new(crate::TARGET, &[Role::Integration], deps.authenticator.clone()),
             stopping: deps.stopping.clone(),
+            hashing: tokio::sync::Semaphore::new(HASHING_AT_ONCE),
             authenticator: deps.authenticator,
             cfg,
             store,
             upstreams,
             catalog,
             openapi,
-            http: reqwest::Client::builder().http1_only().no_proxy().build()?,
+            http: reqwest::Client::builder()
+                .http1_only()
+                .no_proxy()
+                .connect_timeout(Duration::from_secs(5))
+                .timeout(call_timeout)
+                .build()?,
         })
     }
 
@@ -60,6 +73,21 @@ impl Gateway {
                 principal.department.as_deref(),
                 FORWARDED_TOKEN_SECS,
             )
+            .map_err(hcrm_kit::ApiError::internal)
+    }
+
+    /// Runs a password check on the blocking pool, a few at a time; UNAVAILABLE when the queue
+    /// does not move within ten seconds (a burst of sign-ins).
+    pub async fn checking_password<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, hcrm_kit::ApiError> {
+        let _permit = tokio::time::timeout(HASHING_WAIT, self.hashing.acquire())
+            .await
+            .map_err(|_| hcrm_kit::ApiError::Unavailable("too many sign-ins at once; try again shortly".into()))?
+            .map_err(hcrm_kit::ApiError::internal)?;
+        tokio::task::spawn_blocking(work)
+            .await
             .map_err(hcrm_kit::ApiError::internal)
     }
 

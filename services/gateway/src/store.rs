@@ -330,33 +330,48 @@ impl Store {
         Ok(col(&row, "n")?)
     }
 
-    /// Records a failed sign-in under each key, audited (without the password, of course).
-    pub async fn record_failure(&self, keys: &[String], username: &str, client: &str) -> Result<(), ApiError> {
+    /// Records a sign-in attempt under each key before its password is checked; it counts as a
+    /// failure unless [`Store::open_session`] removes it.
+    pub async fn begin_attempt(&self, attempt: &str, keys: &[String]) -> Result<(), ApiError> {
         let now = self.now();
-        let mut tx = self.db.begin_write().await?;
-        for key in keys {
-            sqlx::query("INSERT INTO login_failures (key, at) VALUES ($1, $2)")
-                .bind(key.as_str())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+        let mut sql = Sql::new("INSERT INTO login_failures (key, attempt, at) VALUES ");
+        for (i, key) in keys.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.push("(")
+                .bind(Value::Text(key.clone()))
+                .push(", ")
+                .bind(Value::Text(attempt.to_string()))
+                .push(", ")
+                .bind(Value::Int(now))
+                .push(")");
         }
+        sql.query().execute(&self.db.pool).await?;
+        Ok(())
+    }
+
+    /// Audits a failed sign-in. The account is named only when it exists: what someone typed
+    /// into the username field (sometimes their password) never reaches the permanent log.
+    pub async fn audit_failed_sign_in(&self, account: Option<&str>, client: &str) -> Result<(), ApiError> {
+        let now = self.now();
         let audit = AuditEntry {
-            actor: username.to_string(),
+            actor: account.unwrap_or("unknown").to_string(),
             roles: String::new(),
             action: "session.sign_in_failed".into(),
-            resource: format!("accounts/{username}"),
+            resource: account.map(|a| format!("accounts/{a}")).unwrap_or_default(),
             reason: String::new(),
             request_id: String::new(),
             detail: serde_json::json!({ "client": client }),
         };
-        ledger::append(&mut tx, now, &[audit], &[]).await?;
-        tx.commit().await?;
+        ledger::append_alone(&self.db, now, &[audit]).await?;
         self.ledger.changed();
         Ok(())
     }
 
-    /// Opens a session: clears the account's failures and audits the sign-in.
+    /// Opens a session: removes the attempt and the account's earlier failures (its own and from
+    /// this address: `clear`), and audits the sign-in.
+    #[allow(clippy::too_many_arguments)]
     pub async fn open_session(
         &self,
         id_hash: &str,
@@ -364,6 +379,8 @@ impl Store {
         csrf: &str,
         expires_at: i64,
         client: &str,
+        attempt: &str,
+        clear: &[String],
     ) -> Result<(), ApiError> {
         let now = self.now();
         let mut tx = self.db.begin_write().await?;
@@ -379,10 +396,16 @@ impl Store {
         .bind(expires_at)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM login_failures WHERE key = $1")
-            .bind(format!("user:{}", account.username))
+        sqlx::query("DELETE FROM login_failures WHERE attempt = $1")
+            .bind(attempt)
             .execute(&mut *tx)
             .await?;
+        for key in clear {
+            sqlx::query("DELETE FROM login_failures WHERE key = $1")
+                .bind(key.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
         let audit = AuditEntry::by(
             &account.principal(),
             "",

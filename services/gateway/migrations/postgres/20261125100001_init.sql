@@ -27,9 +27,14 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_username ON sessions (username);
 CREATE INDEX sessions_expires ON sessions (expires_at);
 
--- One row per failed sign-in, keyed by account (`user:…`) and by client address (`ip:…`).
+-- One row per sign-in attempt that has not succeeded, under each of its keys: the account
+-- (`user:…`), the account from one address (`user:…@…`) and the address (`ip:…`). An attempt is
+-- written before its password is checked (so parallel guesses count each other) and removed if it
+-- succeeds.
 CREATE TABLE login_failures (
-    key TEXT NOT NULL,
-    at  BIGINT NOT NULL
+    key     TEXT NOT NULL,
+    attempt TEXT NOT NULL DEFAULT '',
+    at      BIGINT NOT NULL
 );
 CREATE INDEX login_failures_key ON login_failures (key, at);
+CREATE INDEX login_failures_attempt ON login_failures (attempt);

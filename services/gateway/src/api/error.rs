@@ -120,8 +120,9 @@ impl HttpError {
 
 impl From<ApiError> for HttpError {
     fn from(err: ApiError) -> Self {
-        // The same conversion the services use, so details and masking are identical.
-        HttpError::from(err.into_status(""))
+        // The same conversion the services use, so details and masking are identical; a fresh
+        // request id ties the logged cause of an internal error to what the member can quote.
+        HttpError::from(err.into_status(&hcrm_kit::new_id()))
     }
 }
 

@@ -72,11 +72,13 @@ async fn proxy(gw: &Gateway, service: &str, method: &str, id: &str, request: Req
     }
     let body = axum::body::to_bytes(request.into_body(), gw.cfg.max_body_bytes)
         .await
-        .map_err(|e| HttpError::new(Code::ResourceExhausted, format!("request body: {e}")))?;
+        .map_err(|_| too_large(gw.cfg.max_body_bytes))?;
     let answer = outgoing.body(body).send().await.map_err(|e| {
+        // The address and the cause are for the log, not for the caller.
+        tracing::warn!(service = upstream.name, error = %e, "grpc-web forwarding failed");
         HttpError::new(
             Code::Unavailable,
-            format!("the {} service is unreachable: {e}", upstream.name),
+            format!("the {} service is unavailable", upstream.name),
         )
     })?;
     let mut response = Response::builder().status(answer.status().as_u16());
@@ -90,4 +92,14 @@ async fn proxy(gw: &Gateway, service: &str, method: &str, id: &str, request: Req
     response
         .body(Body::from_stream(stream))
         .map_err(|e| HttpError::new(Code::Internal, format!("grpc-web response: {e}")))
+}
+
+/// 413 with the limit named.
+fn too_large(limit: usize) -> HttpError {
+    let mut err = HttpError::new(
+        Code::ResourceExhausted,
+        format!("the request body is larger than {limit} bytes"),
+    );
+    err.status = 413;
+    err
 }

@@ -182,7 +182,7 @@ pub fn document(services: &[ServiceDescriptor]) -> Value {
                 "sessionCookie": {
                     "type": "apiKey",
                     "in": "cookie",
-                    "name": "hcrm_session",
+                    "name": "__Host-hcrm_session",
                     "description": "The staff console's session cookie, set at sign-in. Calls made with it (every API \
                                     call is a POST, so a write) also need the session's CSRF token in the header \
                                     `X-CSRF-Token`, and requests from pages of other sites are refused.",
@@ -1052,7 +1052,7 @@ mod tests {
         assert_eq!(schemes["bearerAuth"]["type"], "http");
         assert_eq!(schemes["bearerAuth"]["scheme"], "bearer");
         assert_eq!(schemes["sessionCookie"]["in"], "cookie");
-        assert_eq!(schemes["sessionCookie"]["name"], "hcrm_session");
+        assert_eq!(schemes["sessionCookie"]["name"], "__Host-hcrm_session");
         assert!(
             schemes["sessionCookie"]["description"]
                 .as_str()

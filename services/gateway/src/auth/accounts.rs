@@ -15,23 +15,40 @@ pub struct Opened {
 
 const WRONG: &str = "wrong username or password";
 
-/// Checks a username and password and opens a session. Too many recent failures for the
-/// account (or, four times as many, from the client address) are RESOURCE_EXHAUSTED before the
-/// password is even checked; a wrong username, a wrong password and a disabled account are the
-/// same UNAUTHENTICATED, so none can be told apart.
+/// Checks a username and password and opens a session.
+///
+/// Throttling: each attempt is recorded before its password is checked, under the account, the
+/// account from this address and the address; more than `login_max_failures` for the account from
+/// one address, or four times as many for the account or for the address, within the window is
+/// RESOURCE_EXHAUSTED without checking the password. So one address gets a few guesses per
+/// account, and locking an account out takes many addresses. A wrong username, a wrong password
+/// and a disabled account are the same UNAUTHENTICATED, in the same time (unknown names are checked
+/// against a decoy hash). Password checks run a few at a time (argon2id takes 19 MiB each): a
+/// burst waits or is turned away, it never exhausts memory.
 pub async fn sign_in(gw: &Gateway, username: &str, password_text: &str, client: &str) -> Result<Opened, ApiError> {
     let username = username.trim().to_lowercase();
+    // Names no account can have (and absurd passwords) cost nothing and are stored nowhere.
+    if !is_username(&username) || password_text.len() > 4 * password::MAX_LEN {
+        return Err(ApiError::Unauthenticated(WRONG.into()));
+    }
     let now = gw.store.now();
     let since = now - gw.cfg.login_window_minutes * 60_000_000;
-    let user_key = format!("user:{username}");
-    let client_key = format!("ip:{client}");
-    if gw.store.failures_since(&user_key, since).await? >= gw.cfg.login_max_failures
-        || gw.store.failures_since(&client_key, since).await? >= gw.cfg.login_max_failures * 4
-    {
-        return Err(ApiError::ResourceExhausted(format!(
-            "too many failed sign-ins; try again in {} minutes",
-            gw.cfg.login_window_minutes
-        )));
+    let max = gw.cfg.login_max_failures;
+    let keys = [
+        format!("user:{username}@{client}"),
+        format!("user:{username}"),
+        format!("ip:{client}"),
+    ];
+    let attempt = hcrm_kit::new_id();
+    gw.store.begin_attempt(&attempt, &keys).await?;
+    // This attempt is among the rows counted, hence `>`.
+    for (key, limit) in keys.iter().zip([max, 4 * max, 4 * max]) {
+        if gw.store.failures_since(key, since).await? > limit {
+            return Err(ApiError::ResourceExhausted(format!(
+                "too many failed sign-ins; try again in {} minutes",
+                gw.cfg.login_window_minutes
+            )));
+        }
     }
     let found = gw.store.account(&username).await?;
     let (phc, account) = match &found {
@@ -39,13 +56,12 @@ pub async fn sign_in(gw: &Gateway, username: &str, password_text: &str, client: 
         None => (password::decoy().to_string(), None),
     };
     let candidate = password_text.to_string();
-    let matches = tokio::task::spawn_blocking(move || password::verify(&phc, &candidate))
-        .await
-        .map_err(ApiError::internal)?;
+    let matches = gw.checking_password(move || password::verify(&phc, &candidate)).await?;
     match account {
         Some(account) if matches && !account.disabled => {
             let cookie_value = random_token();
             let expires = super::expiry(gw, now, now);
+            let clear = [keys[0].clone(), keys[1].clone()];
             gw.store
                 .open_session(
                     &super::id_hash(&cookie_value),
@@ -53,17 +69,25 @@ pub async fn sign_in(gw: &Gateway, username: &str, password_text: &str, client: 
                     &random_token(),
                     expires,
                     client,
+                    &attempt,
+                    &clear,
                 )
                 .await?;
             Ok(Opened { cookie_value, account })
         }
         _ => {
-            gw.store
-                .record_failure(&[user_key, client_key], &username, client)
-                .await?;
+            let known = found.as_ref().map(|(a, _)| a.username.as_str());
+            gw.store.audit_failed_sign_in(known, client).await?;
             Err(ApiError::Unauthenticated(WRONG.into()))
         }
     }
+}
+
+fn is_username(username: &str) -> bool {
+    (2..=64).contains(&username.len())
+        && username
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
 }
 
 /// Ends the session.
@@ -101,12 +125,7 @@ fn check_roles(v: &mut Violations, roles: &[String], department: &str) -> Vec<Ro
 }
 
 fn check_username(v: &mut Violations, username: &str) {
-    let ok = (2..=64).contains(&username.len())
-        && username
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
-        && !username.starts_with("service:");
-    if !ok {
+    if !is_username(username) {
         v.add(
             "username",
             "2–64 characters: lowercase letters, digits, '.', '_' or '-'",
@@ -208,13 +227,15 @@ pub async fn set_password(
     current_password: Option<&str>,
     new_password: &str,
 ) -> Result<(), ApiError> {
+    // Who may ask is settled before anything about the account is revealed.
+    if by.subject != username {
+        require_admin(by)?;
+    }
     let (account, phc) = store
         .account(username)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("accounts/{username}")))?;
-    if by.subject != account.username {
-        require_admin(by)?;
-    } else {
+    if by.subject == account.username {
         let current = current_password.unwrap_or("").to_string();
         let ok = tokio::task::spawn_blocking(move || password::verify(&phc, &current))
             .await

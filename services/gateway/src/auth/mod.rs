@@ -16,6 +16,18 @@ use http::HeaderMap;
 use http::header::{AUTHORIZATION, COOKIE, HOST, ORIGIN};
 use sha2::{Digest, Sha256};
 
+/// The session cookie's name. With `Secure`, the `__Host-` prefix makes browsers refuse the
+/// cookie unless this host set it itself (no `Domain`, `Path=/`): a sibling subdomain cannot plant
+/// a session of its own choosing on the console.
+pub fn session_cookie_name(gw: &Gateway) -> &'static str {
+    if gw.cfg.secure_cookies {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
+
+pub const SECURE_SESSION_COOKIE: &str = "__Host-hcrm_session";
 pub const SESSION_COOKIE: &str = "hcrm_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// A session's inactivity deadline is written back at most this often (in microseconds), so a
@@ -75,7 +87,7 @@ pub fn same(a: &str, b: &str) -> bool {
 /// The signed-in staff member of the request's session cookie, if the session is alive and the
 /// account enabled; moves the inactivity deadline.
 pub async fn signed_in(gw: &Gateway, headers: &HeaderMap) -> Result<Option<SignedIn>, ApiError> {
-    let Some(value) = cookie(headers, SESSION_COOKIE).filter(|v| !v.is_empty()) else {
+    let Some(value) = cookie(headers, session_cookie_name(gw)).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
     let hash = id_hash(value);
@@ -89,7 +101,10 @@ pub async fn signed_in(gw: &Gateway, headers: &HeaderMap) -> Result<Option<Signe
         return Ok(None);
     }
     let now = gw.store.now();
-    if now - session.last_seen >= TOUCH_EVERY {
+    // Written back at most every minute, and more often for short idle limits, so a working
+    // member is never signed out early by more than a tenth of the limit.
+    let touch_every = TOUCH_EVERY.min(gw.cfg.session_idle_minutes * MINUTE / 10);
+    if now - session.last_seen >= touch_every {
         let expires = expiry(gw, session.created_at, now);
         gw.store.touch_session(&hash, expires).await?;
     }
@@ -164,13 +179,15 @@ pub fn check_origin(gw: &Gateway, headers: &HeaderMap) -> Result<(), ApiError> {
 pub fn session_cookie(gw: &Gateway, value: &str) -> String {
     let secure = if gw.cfg.secure_cookies { "; Secure" } else { "" };
     let max_age = gw.cfg.session_max_hours * 3600;
-    format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
+    let name = session_cookie_name(gw);
+    format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
 }
 
 /// `Set-Cookie` that removes the session cookie.
 pub fn clear_session_cookie(gw: &Gateway) -> String {
     let secure = if gw.cfg.secure_cookies { "; Secure" } else { "" };
-    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}")
+    let name = session_cookie_name(gw);
+    format!("{name}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}")
 }
 
 #[cfg(test)]

@@ -106,10 +106,14 @@ fn account_row(c: &Console, a: &Account) -> Markup {
                         label { input type="checkbox" name="disabled" value="true" checked[a.disabled]; " " (c.tr("停用", "Disabled")) }
                         button type="submit" { (c.tr("保存", "Save")) }
                     }
-                    form method="post" action={ "/console/admin/accounts/" (a.username) "/password" } {
-                        (c.csrf_field())
-                        label { (c.tr("新密码", "New password")) input name="password" type="password" required autocomplete="new-password"; }
-                        button.secondary type="submit" { (c.tr("重置密码", "Reset password")) }
+                    @if a.username == c.who.account.username {
+                        p.small { a href="/console/account" { (c.tr("在“我的账号”中修改自己的密码", "Change your own password on your account page")) } }
+                    } @else {
+                        form method="post" action={ "/console/admin/accounts/" (a.username) "/password" } {
+                            (c.csrf_field())
+                            label { (c.tr("新密码", "New password")) input name="password" type="password" required autocomplete="new-password"; }
+                            button.secondary type="submit" { (c.tr("重置密码", "Reset password")) }
+                        }
                     }
                 }
             }
@@ -117,8 +121,29 @@ fn account_row(c: &Console, a: &Account) -> Markup {
     }
 }
 
-pub async fn show(c: Console) -> Response {
-    page(&c, None, None).await
+/// What the last change was, for the notice after the redirect.
+#[derive(Debug, Default, Deserialize)]
+pub struct Done {
+    #[serde(default)]
+    created: String,
+    #[serde(default)]
+    reset: String,
+}
+
+pub async fn show(c: Console, axum::extract::Query(done): axum::extract::Query<Done>) -> Response {
+    let notice = if !done.created.is_empty() {
+        Some(format!("{} {}", c.tr("已创建账号", "Created account"), done.created))
+    } else if !done.reset.is_empty() {
+        Some(format!("{} {}", c.tr("已重置密码：", "Password reset for"), done.reset))
+    } else {
+        None
+    };
+    page(&c, None, notice.as_deref()).await
+}
+
+/// Post/redirect/get: a reload of the page after a change does not make it again.
+fn done(key: &str, username: &str) -> Response {
+    Redirect::to(&format!("/console/admin?{key}={}", super::page::url_encode(username))).into_response()
 }
 
 /// A form with repeated `roles` fields.
@@ -156,10 +181,7 @@ pub async fn create(c: Console, headers: HeaderMap, body: Bytes) -> Response {
     };
     let request_id = hcrm_kit::new_id();
     match accounts::create(&c.gw.store, &c.who.account.principal(), &request_id, input).await {
-        Ok(a) => {
-            let text = format!("{} {}", c.tr("已创建账号", "Created account"), a.username);
-            page(&c, None, Some(&text)).await
-        }
+        Ok(a) => done("created", &a.username),
         Err(err) => page(&c, Some(&HttpError::from(err)), None).await,
     }
 }
@@ -205,10 +227,11 @@ pub async fn password(c: Console, Path(username): Path<String>, headers: HeaderM
     )
     .await
     {
-        Ok(()) => {
-            let text = format!("{} {}", c.tr("已重置密码：", "Password reset for"), username);
-            page(&c, None, Some(&text)).await
+        Ok(()) if username == c.who.account.username => {
+            // Their own sessions, this one included, have just ended.
+            Redirect::to("/login").into_response()
         }
+        Ok(()) => done("reset", &username),
         Err(err) => page(&c, Some(&HttpError::from(err)), None).await,
     }
 }

@@ -2,6 +2,7 @@
 //! signed in), the patients' pages (`/s/{token}`, `/complaint`; no sign-in, their own smaller
 //! rate budget), and the static stylesheet.
 
+pub mod account;
 pub mod admin;
 pub mod cases;
 pub mod chart;
@@ -37,6 +38,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/console/patients/new", get(patients::new_form).post(patients::create))
         .route("/console/patients/{id}", get(patients::show))
         .route("/console/patients/{id}/reveal", post(patients::reveal))
+        .route("/console/account", get(account::show).post(account::change))
         .route("/console/admin", get(admin::show))
         .route("/console/admin/accounts", post(admin::create))
         .route("/console/admin/accounts/{username}", post(admin::update))
@@ -63,6 +65,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/readyz", get(ready))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(security_headers))
+        .layer(axum::middleware::from_fn(host_from_authority))
         .layer(axum::extract::DefaultBodyLimit::max(gw.cfg.max_body_bytes))
         .with_state(gw)
 }
@@ -118,6 +121,20 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::HeaderName::from_static("x-request-id"),
         ])
         .max_age(std::time::Duration::from_secs(600))
+}
+
+/// HTTP/2 requests carry the host in the URI (`:authority`), not in `Host`; the origin check
+/// compares against `Host`, so it is filled in from the URI when missing.
+async fn host_from_authority(mut request: Request, next: Next) -> Response {
+    if !request.headers().contains_key(header::HOST)
+        && let Some(value) = request
+            .uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    {
+        request.headers_mut().insert(header::HOST, value);
+    }
+    next.run(request).await
 }
 
 /// Headers that keep pages from being framed, sniffed or fed scripts from elsewhere.

@@ -10,7 +10,6 @@ use crate::auth::{self, SignedIn};
 use crate::state::Gateway;
 use axum::extract::FromRequestParts;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use hcrm_kit::client::Bearer;
 use http::HeaderMap;
 use http::request::Parts;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
@@ -80,7 +79,25 @@ impl Lang {
 }
 
 /// A client of a service, carrying the signed-in member's identity.
-pub type Authed = InterceptedService<Channel, Bearer>;
+pub type Authed = InterceptedService<Channel, Forward>;
+
+/// What every console call to a service carries: the member's token and the gateway's deadline
+/// (`gateway.call_timeout_secs`, sent as `grpc-timeout`).
+#[derive(Clone)]
+pub struct Forward {
+    authorization: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+    timeout: std::time::Duration,
+}
+
+impl tonic::service::Interceptor for Forward {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.authorization.clone());
+        request.set_timeout(self.timeout);
+        Ok(request)
+    }
+}
 
 /// A console request by a signed-in staff member.
 pub struct Console {
@@ -89,7 +106,7 @@ pub struct Console {
     pub lang: Lang,
     /// The path and query of this page (where the language switch and sign-in come back to).
     pub here: String,
-    bearer: Bearer,
+    forward: Forward,
 }
 
 impl FromRequestParts<Arc<Gateway>> for Console {
@@ -102,10 +119,17 @@ impl FromRequestParts<Arc<Gateway>> for Console {
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| "/console".into());
+        // After signing in again, a form's POST-only address would answer 405: go back to the
+        // page the form was on instead.
+        let next = if parts.method == http::Method::GET {
+            here.clone()
+        } else {
+            referer_path(&parts.headers).unwrap_or_else(|| "/console".into())
+        };
         let who = match auth::signed_in(gw, &parts.headers).await {
             Ok(Some(who)) => who,
             Ok(None) => {
-                let next = url_encode(&here);
+                let next = url_encode(&safe_return(&next));
                 return Err(Redirect::to(&format!("/login?next={next}")).into_response());
             }
             Err(err) => return Err(bare_error(lang, HttpError::from(err))),
@@ -113,16 +137,32 @@ impl FromRequestParts<Arc<Gateway>> for Console {
         let token = gw
             .mint(&who.account.principal())
             .map_err(|e| bare_error(lang, e.into()))?;
-        let bearer =
-            Bearer::new(&token).map_err(|e| bare_error(lang, HttpError::new(tonic::Code::Internal, e.to_string())))?;
+        let authorization = format!("Bearer {token}").parse().map_err(|_| {
+            bare_error(
+                lang,
+                HttpError::new(tonic::Code::Internal, "the token is not a header value"),
+            )
+        })?;
+        let forward = Forward {
+            authorization,
+            timeout: gw.call_timeout(),
+        };
         Ok(Console {
             gw: gw.clone(),
             who,
             lang,
             here,
-            bearer,
+            forward,
         })
     }
+}
+
+/// The path of a same-site `Referer`, if any.
+fn referer_path(headers: &HeaderMap) -> Option<String> {
+    let referer = headers.get(http::header::REFERER)?.to_str().ok()?;
+    let uri: http::Uri = referer.parse().ok()?;
+    let host = headers.get(http::header::HOST)?.to_str().ok()?;
+    (uri.authority()?.as_str() == host).then(|| uri.path_and_query().map(|p| p.as_str().to_string()))?
 }
 
 /// Percent-encodes a query value.
@@ -136,10 +176,23 @@ pub fn url_encode(text: &str) -> String {
 }
 
 /// A local path to return to after sign-in or a language switch; anything else (another site,
-/// `//host`, a scheme) becomes the dashboard.
+/// `//host`, a scheme, a control or space character that a browser would strip into `//host`)
+/// becomes the dashboard.
 pub fn safe_return(path: &str) -> String {
-    let ok = path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') && !path.contains("://");
+    let bytes = path.as_bytes();
+    let ok = bytes.first() == Some(&b'/')
+        && !matches!(bytes.get(1), Some(b'/') | Some(b'\\'))
+        && bytes.iter().all(|b| b.is_ascii_graphic() && *b != b'\\')
+        && !path.contains("://");
     if ok { path.to_string() } else { "/console".into() }
+}
+
+/// Whether a URL from data may be a link: http(s) with a host, nothing else (`javascript:` …).
+pub fn is_web_url(url: &str) -> bool {
+    let lower = url.trim().to_ascii_lowercase();
+    let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
+    rest.and_then(|r| r.chars().next())
+        .is_some_and(|first| first.is_ascii_alphanumeric() || first == '[')
 }
 
 impl Console {
@@ -166,7 +219,7 @@ impl Console {
 
     /// A channel to one of the services with the member's token.
     pub fn authed(&self, channel: &Channel) -> Authed {
-        InterceptedService::new(channel.clone(), self.bearer.clone())
+        InterceptedService::new(channel.clone(), self.forward.clone())
     }
 
     /// The hidden CSRF field every console form carries.
@@ -224,7 +277,7 @@ impl Console {
                             }
                         }
                         div.me {
-                            span.who { (self.who.account.display_name) }
+                            a.who href="/console/account" { (self.who.account.display_name) }
                             a.lang href={ "/lang/" (other.0) "?next=" (url_encode(&self.here)) } data-lang=(other.0) { (other.1) }
                             form method="post" action="/logout" {
                                 (self.csrf_field())

@@ -292,6 +292,10 @@ pub async fn answer(
     body: Bytes,
 ) -> Response {
     let lang = Lang::of(&headers);
+    // A page of another site must not post answers (or complaints) from its visitors' browsers.
+    if let Err(err) = crate::auth::check_origin(&gw, &headers) {
+        return link_problem(lang, &HttpError::from(err).into_status());
+    }
     let view = match open(&gw, &token).await {
         Ok(view) => view,
         Err(status) => return link_problem(lang, &status),
@@ -404,6 +408,9 @@ async fn complaint_page(gw: &Gateway, lang: Lang, form: &ComplaintForm, error: O
 pub async fn complaint(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
     let lang = Lang::of(&headers);
     let form: ComplaintForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    if let Err(err) = crate::auth::check_origin(&gw, &headers) {
+        return complaint_page(&gw, lang, &form, Some(&HttpError::from(err))).await;
+    }
     let kind = match form.kind.as_str() {
         "suggestion" => CaseKind::Suggestion,
         "praise" => CaseKind::Praise,

@@ -123,16 +123,6 @@ impl Browser {
             .unwrap();
     }
 
-    pub async fn text(&self, css: &str) -> String {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"))
-            .text()
-            .await
-            .unwrap()
-    }
-
     pub async fn source(&self) -> String {
         self.client.source().await.unwrap()
     }

@@ -452,7 +452,7 @@ async fn an_anonymous_contact_is_revealed_with_a_reason_and_deadlines_are_watche
         .get(suite.url(&path))
         .header(
             reqwest::header::COOKIE,
-            format!("hcrm_session={}; hcrm_lang=en", guide.cookie),
+            format!("__Host-hcrm_session={}; hcrm_lang=en", guide.cookie),
         )
         .send()
         .await

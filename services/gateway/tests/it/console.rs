@@ -101,7 +101,7 @@ async fn a_guide_registers_finds_and_opens_a_patient(backend: TestBackend) {
     let page = suite
         .http
         .get(suite.url("/console"))
-        .header(COOKIE, format!("hcrm_session={}; hcrm_lang=en", guide.cookie))
+        .header(COOKIE, format!("__Host-hcrm_session={}; hcrm_lang=en", guide.cookie))
         .send()
         .await
         .unwrap()

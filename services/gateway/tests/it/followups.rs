@@ -268,7 +268,7 @@ async fn a_call_is_recorded_from_the_worklist(backend: TestBackend) {
     let english = suite
         .http
         .get(suite.url(&task_page))
-        .header(COOKIE, format!("hcrm_session={}; hcrm_lang=en", admin.cookie))
+        .header(COOKIE, format!("__Host-hcrm_session={}; hcrm_lang=en", admin.cookie))
         .send()
         .await
         .unwrap()

@@ -213,7 +213,7 @@ impl Suite {
         let response = self
             .http
             .get(self.url(path))
-            .header(COOKIE, format!("hcrm_session={}", browser.cookie))
+            .header(COOKIE, format!("__Host-hcrm_session={}", browser.cookie))
             .send()
             .await
             .unwrap();
@@ -234,7 +234,7 @@ impl Suite {
         let response = self
             .http
             .post(self.url(path))
-            .header(COOKIE, format!("hcrm_session={}", browser.cookie))
+            .header(COOKIE, format!("__Host-hcrm_session={}", browser.cookie))
             .form(&all)
             .send()
             .await
@@ -259,7 +259,7 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
         .get_all(SET_COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix("hcrm_session="))
+        .find_map(|v| v.strip_prefix("__Host-hcrm_session="))
         .map(|v| v.split(';').next().unwrap_or("").to_string())
         .filter(|v| !v.is_empty())
 }
@@ -270,7 +270,7 @@ pub fn session_cookie_header(headers: &HeaderMap) -> String {
         .get_all(SET_COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("hcrm_session="))
+        .find(|v| v.starts_with("__Host-hcrm_session="))
         .unwrap_or("")
         .to_string()
 }

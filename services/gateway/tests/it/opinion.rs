@@ -79,7 +79,7 @@ async fn create_analyst(suite: &Suite, admin: &Browser, username: &str) {
             ],
         )
         .await;
-    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
 }
 
 async fn an_incident_is_worked_from_the_stream_to_an_approved_reply(backend: TestBackend) {
@@ -570,7 +570,7 @@ async fn the_watch_list_sources_and_rules_are_checked_and_guides_are_kept_out(ba
     let page = suite
         .http
         .get(suite.url("/console/opinion/rules"))
-        .header(COOKIE, format!("hcrm_session={}; hcrm_lang=en", admin.cookie))
+        .header(COOKIE, format!("__Host-hcrm_session={}; hcrm_lang=en", admin.cookie))
         .send()
         .await
         .unwrap()

@@ -29,7 +29,7 @@ async fn nothing_works_without_a_session(backend: TestBackend) {
     let response = suite
         .http
         .get(suite.url("/console"))
-        .header(COOKIE, "hcrm_session=forged-value")
+        .header(COOKIE, "__Host-hcrm_session=forged-value")
         .send()
         .await
         .unwrap();
@@ -94,7 +94,7 @@ async fn sessions_are_locked_down_and_end(backend: TestBackend) {
         let mut r = suite
             .http
             .post(suite.url("/api/v1/hcrm.patients.v1.PatientService/CreatePatient"))
-            .header(COOKIE, format!("hcrm_session={}", browser.cookie))
+            .header(COOKIE, format!("__Host-hcrm_session={}", browser.cookie))
             .json(&json!({ "patient": { "displayName": "周四" } }));
         if let Some(csrf) = csrf {
             r = r.header("x-csrf-token", csrf);
@@ -120,7 +120,7 @@ async fn sessions_are_locked_down_and_end(backend: TestBackend) {
     let response = suite
         .http
         .post(suite.url("/console/patients/new"))
-        .header(COOKIE, format!("hcrm_session={}", browser.cookie))
+        .header(COOKIE, format!("__Host-hcrm_session={}", browser.cookie))
         .form(&[("display_name", "吴五")])
         .send()
         .await
@@ -238,8 +238,10 @@ async fn accounts_are_administered(backend: TestBackend) {
             ],
         )
         .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::SEE_OTHER, "post/redirect/get: {page}");
+    let (_, page, _) = suite.get(&admin, "/console/admin?created=dr-chen").await;
     assert!(page.contains("data-username=\"dr-chen\""));
+    assert!(page.contains("role=\"status\""), "the notice of the creation");
     let (status, _, _) = suite
         .post_form(
             &admin,
@@ -311,9 +313,112 @@ async fn accounts_are_administered(backend: TestBackend) {
             &[("password", "new-guide-password")],
         )
         .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(suite.get(&guide, "/console").await.0, StatusCode::SEE_OTHER);
-    suite.sign_in("guide-li", "new-guide-password").await;
+    let guide = suite.sign_in("guide-li", "new-guide-password").await;
+
+    // Everyone changes their own password, with the current one; it signs them out everywhere.
+    let (status, page, _) = suite
+        .post_form(
+            &guide,
+            "/console/account",
+            &[("current", "not-my-password"), ("password", "guide-password-3")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("<code>currentPassword</code>"), "{page}");
+    let (status, _, headers) = suite
+        .post_form(
+            &guide,
+            "/console/account",
+            &[("current", "new-guide-password"), ("password", "guide-password-3")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), "/login");
+    assert_eq!(suite.get(&guide, "/console").await.0, StatusCode::SEE_OTHER);
+    suite.sign_in("guide-li", "guide-password-3").await;
+    // A non-administrator learns nothing about other accounts from the reset form.
+    let guide = suite.sign_in("guide-li", "guide-password-3").await;
+    for who in ["admin", "nobody-here"] {
+        let (status, _, _) = suite
+            .post_form(
+                &guide,
+                &format!("/console/admin/accounts/{who}/password"),
+                &[("password", "whatever-1234")],
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{who}");
+    }
+}
+
+crate::both_backends!(a_burst_of_guesses_is_throttled_as_a_whole);
+
+/// Parallel guesses all see each other: the attempt is written before the password is checked.
+async fn a_burst_of_guesses_is_throttled_as_a_whole(backend: TestBackend) {
+    let suite = Suite::start(backend).await;
+    let guesses = (0..16).map(|i| {
+        suite
+            .http
+            .post(suite.url("/login"))
+            .form(&[
+                ("username", "admin".to_string()),
+                ("password", format!("guess-number-{i}")),
+            ])
+            .send()
+    });
+    let statuses: Vec<StatusCode> = futures::future::join_all(guesses)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status())
+        .collect();
+    let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert!(
+        checked <= 5,
+        "at most the allowed guesses had their password checked: {statuses:?}"
+    );
+    assert_eq!(checked + refused, 16, "{statuses:?}");
+    // Names no account can have are refused at once.
+    let long = "a".repeat(5000);
+    let response = suite
+        .http
+        .post(suite.url("/login"))
+        .form(&[("username", long.as_str()), ("password", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // The language switch sends nobody elsewhere, however the path is dressed up.
+    for next in [
+        "/%09/evil.example",
+        "//evil.example",
+        "/%5Cevil.example",
+        "https://evil.example",
+    ] {
+        let response = suite
+            .http
+            .get(suite.url(&format!("/lang/en?next={next}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(location(response.headers()), "/console", "{next}");
+    }
+    // The public complaint page refuses posts from another site's page.
+    let response = suite
+        .http
+        .post(suite.url("/complaint"))
+        .header("origin", "https://evil.example")
+        .form(&[
+            ("kind", "complaint"),
+            ("category", "waiting"),
+            ("title", "x"),
+            ("description", "y"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }
 
 /// Rate limits keep no state in the database: SQLite only.

@@ -247,7 +247,7 @@ fn facts(c: &Console, tax: &[Category], k: &Case) -> Markup {
             }
             h2 { (k.title) }
             p #description { (k.description) }
-            @for a in &k.attachments { p.small { a href=(a) rel="noopener noreferrer" { (a) } } }
+            @for a in &k.attachments { p.small { @if crate::web::page::is_web_url(a) { a href=(a) rel="noopener noreferrer" { (a) } } @else { (a) } } }
         }
     }
 }

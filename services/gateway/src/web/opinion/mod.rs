@@ -284,12 +284,7 @@ fn resource_link(name: &str, text: &str) -> Markup {
 
 /// Whether an address taken from a post may be offered as a link: http(s) only, so no
 /// `javascript:` or `data:` reaches an `href`.
-fn is_web_url(url: &str) -> bool {
-    let lower = url.trim().to_ascii_lowercase();
-    let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
-    rest.and_then(|r| r.chars().next())
-        .is_some_and(|first| first.is_ascii_alphanumeric() || first == '[')
-}
+use crate::web::page::is_web_url;
 
 /// An outside address as a link that tells the other site nothing, or as text.
 fn external(url: &str, text: &str) -> Markup {

@@ -321,8 +321,8 @@ fn preview_question(c: &Console, q: &Question) -> Markup {
                 p.small { (c.tr("仅当以下回答时显示", "Shown only when")) " " code { (s.question) } " = " (s.values.join(" / ")) }
             }
             @match kind {
-                QuestionKind::Rating => { @for score in 1..=5 { label style="display:inline-block;margin-right:1rem" { input type="radio"; " " (score) } } }
-                QuestionKind::Nps => { @for score in 0..=10 { label style="display:inline-block;margin-right:.6rem" { input type="radio"; " " (score) } } }
+                QuestionKind::Rating => { @for score in 1..=5 { label.choice { input type="radio"; " " (score) } } }
+                QuestionKind::Nps => { @for score in 0..=10 { label.choice { input type="radio"; " " (score) } } }
                 QuestionKind::SingleChoice => { @for o in &q.options { label { input type="radio"; " " (local(c, &o.text)) } } }
                 QuestionKind::MultipleChoice => { @for o in &q.options { label { input type="checkbox"; " " (local(c, &o.text)) } } }
                 _ => { textarea rows="3" {} }
