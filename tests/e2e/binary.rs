@@ -344,8 +344,12 @@ async fn binary_serves_patients_on_sqlite() {
 async fn binary_serves_patients_on_postgres() {
     let patients = TestDatabase::new(TestBackend::Postgres).await.unwrap();
     let followup = TestDatabase::new(TestBackend::Postgres).await.unwrap();
+    // The targets without a URL here migrate SQLite files: in a directory of the test's own, not
+    // in whatever the working directory is.
+    let scratch = tempfile::tempdir().unwrap();
     let migrate = Command::new(BIN)
-        .args(["migrate"])
+        .args(["migrate", "--data-dir"])
+        .arg(scratch.path())
         .env("HCRM__PATIENTS__DATABASE_URL", &patients.url)
         .env("HCRM__FOLLOWUP__DATABASE_URL", &followup.url)
         .output()
