@@ -58,6 +58,16 @@ async fn page(c: &Console, error: Option<&HttpError>, notice: Option<&str>) -> R
     let body = html! {
         @if let Some(text) = notice { div.notice role="status" { (text) } }
         @if let Some(err) = error { (c.error_box(err)) }
+        nav.card #settings {
+            h2 { (c.tr("业务设置", "Settings of the work")) }
+            ul {
+                li { a href="/console/followups/templates" { (c.tr("随访模板与评分", "Follow-up templates and recovery scores")) } }
+                li { a href="/console/surveys" { (c.tr("满意度问卷", "Questionnaires")) } }
+                li { a href="/console/opinion/entities" { (c.tr("舆情监测对象", "Opinion watch list")) } }
+                li { a href="/console/opinion/sources" { (c.tr("舆情来源", "Opinion sources")) } }
+                li { a href="/console/opinion/rules" { (c.tr("预警规则", "Alert rules")) } }
+            }
+        }
         h2 { (c.tr("工作人员账号", "Staff accounts")) }
         table #accounts {
             thead { tr {

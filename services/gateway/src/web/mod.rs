@@ -11,6 +11,7 @@ pub mod followups;
 pub mod login;
 pub mod opinion;
 pub mod page;
+pub mod patient_edit;
 pub mod patients;
 pub mod public;
 pub mod surveys;
@@ -38,6 +39,10 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/console/patients/new", get(patients::new_form).post(patients::create))
         .route("/console/patients/{id}", get(patients::show))
         .route("/console/patients/{id}/reveal", post(patients::reveal))
+        .route(
+            "/console/patients/{id}/edit",
+            get(patient_edit::show).post(patient_edit::save),
+        )
         .route("/console/account", get(account::show).post(account::change))
         .route("/console/admin", get(admin::show))
         .route("/console/admin/accounts", post(admin::create))

@@ -251,7 +251,8 @@ async fn render(c: Console, id: String, reason: Option<String>, notice: Option<&
         @if let Some(text) = notice { div.notice { (text) } }
         @if let Some(err) = &reveal_error { (c.error_box(err)) }
         div.card {
-            p { (grade_tags(&c, &patient)) }
+            p { (grade_tags(&c, &patient))
+                " " a #edit href={ "/console/" (patient.name) "/edit" } { (c.tr("编辑", "Edit")) } }
             dl.fields #file {
                 dt { (c.tr("档案号", "Code")) } dd { (patient.code) }
                 dt { (c.tr("性别", "Sex")) } dd { (sex(&c, patient.sex)) }

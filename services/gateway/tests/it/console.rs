@@ -80,6 +80,51 @@ async fn a_guide_registers_finds_and_opens_a_patient(backend: TestBackend) {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("11010519491231002X"), "{page}");
 
+    // Edit the file: phones, tags, consent; a stale etag is refused with the entries kept.
+    let (status, page, _) = suite.get(&guide, &format!("{patient_page}/edit")).await;
+    assert_eq!(status, StatusCode::OK);
+    let etag = value_of(&page, "etag");
+    let edit = |etag: String| {
+        vec![
+            ("etag", etag),
+            ("display_name", "张建国".to_string()),
+            ("sex", "male".to_string()),
+            ("birth_date", "1950-02-28".to_string()),
+            ("phones", "13912345678\n13800001111".to_string()),
+            ("tags", "高血压, 术后".to_string()),
+            ("channel", "phone".to_string()),
+            ("channel", "sms".to_string()),
+            ("quiet_start", "21:00".to_string()),
+            ("quiet_end", "08:00".to_string()),
+        ]
+    };
+    let fields = edit(etag.clone());
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, _, headers) = suite.post_form(&guide, &format!("{patient_page}/edit"), &pairs).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), patient_page);
+    let (_, page, _) = suite.get(&guide, &patient_page).await;
+    assert!(
+        page.contains("13800001111") && page.contains("术后") && page.contains("21:00"),
+        "{page}"
+    );
+    let (status, page, _) = suite.post_form(&guide, &format!("{patient_page}/edit"), &pairs).await;
+    assert_eq!(status, StatusCode::CONFLICT, "the etag read before the change is stale");
+    assert!(page.contains("13800001111"), "entries kept");
+    let bad: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| {
+            if *k == "birth_date" {
+                (*k, "1950-13-01")
+            } else {
+                (*k, *v)
+            }
+        })
+        .collect();
+    let (status, page, _) = suite.post_form(&guide, &format!("{patient_page}/edit"), &bad).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("<code>birth_date</code>"));
+
     // An unknown patient is a 404 page, not an error dump.
     let (status, page, _) = suite.get(&guide, "/console/patients/nope").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -124,4 +169,16 @@ fn urlencode(text: &str) -> String {
             }
         })
         .collect()
+}
+
+/// The value of the first hidden input named `name`.
+fn value_of(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = html.find(&marker).map(|i| i + marker.len()).unwrap_or(0);
+    let raw = html[at..].split('"').next().unwrap_or("");
+    // Attribute values come HTML-escaped.
+    raw.replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }

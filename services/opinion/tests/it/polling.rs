@@ -93,13 +93,27 @@ async fn source(suite: &Suite, url: &str, kind: SourceKind) -> Source {
         .into_inner()
 }
 
+/// Polls now. The background poller may hold the source's lease at that moment (a new source is
+/// due at once); the service then says FAILED_PRECONDITION "being fetched right now", and the
+/// test asks again, as a person would.
 async fn poll(suite: &Suite, s: &Source) -> Source {
-    suite
-        .watch(Role::OpinionAnalyst)
-        .poll_source(PollSourceRequest { name: s.name.clone() })
-        .await
-        .unwrap()
-        .into_inner()
+    let started = std::time::Instant::now();
+    loop {
+        match suite
+            .watch(Role::OpinionAnalyst)
+            .poll_source(PollSourceRequest { name: s.name.clone() })
+            .await
+        {
+            Ok(r) => return r.into_inner(),
+            Err(status)
+                if status.code() == tonic::Code::FailedPrecondition
+                    && started.elapsed() < std::time::Duration::from_secs(10) =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(status) => panic!("PollSource: {status:?}"),
+        }
+    }
 }
 
 async fn feeds_and_pages_are_polled_and_failures_recorded(backend: TestBackend) {
