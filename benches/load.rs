@@ -1,8 +1,8 @@
 //! Load held (a program, not a test): `cargo bench --bench load`.
 //!
-//! The split topology as the production overlay runs it — patients, followup and feedback each
-//! its own release `hcrm serve` process on its own port, one PostgreSQL, configured by
-//! environment variables only — under a mixed workload on loopback:
+//! The split topology as the production overlay runs it — patients, followup, feedback, opinion
+//! and the gateway each its own release `hcrm serve` process on its own port, one PostgreSQL,
+//! configured by environment variables only — under a mixed workload on loopback:
 //!
 //! 1. **Sustainable**: `BENCH_CONCURRENCY` (16) clients back to back for `BENCH_LOAD_SECS` (60)
 //!    seconds; ops/s, p50/p99 and errors.
@@ -11,8 +11,9 @@
 //!    the calls that are accepted keep their latency.
 //!
 //! Each process's resident memory is read at the half and at the end of each phase. The
-//! workload: 40% GetPatient, 15% SearchPatients, 15% CreatePatient, 15% CreateCase, 10%
-//! ListCases, 5% ListTasks (overdue). The processes run with `server.concurrency_limit` =
+//! workload: 30% GetPatient, 10% GetPatient as REST/JSON through the gateway, 10%
+//! SearchPatients, 15% CreatePatient, 15% CreateCase, 10% ListCases, 5% ListTasks (overdue), 5%
+//! AnalyzeText (opinion's sentiment analysis of a short review). The processes run with `server.concurrency_limit` =
 //! `BENCH_LOAD_LIMIT` (16): twice the 8 database connections of a pod, the operating point that
 //! keeps accepted calls near their unloaded latency (64 let 8× the pool queue inside and tripled
 //! the p99 of accepted calls under overload).
@@ -27,6 +28,8 @@ use hcrm_proto::feedback::case_service_client::CaseServiceClient;
 use hcrm_proto::feedback::{Case, CaseKind, CreateCaseRequest, IntakeChannel, ListCasesRequest};
 use hcrm_proto::followup::followup_service_client::FollowupServiceClient;
 use hcrm_proto::followup::{ListTasksRequest, TaskView};
+use hcrm_proto::opinion::AnalyzeTextRequest;
+use hcrm_proto::opinion::mention_service_client::MentionServiceClient;
 use hcrm_proto::patients::patient_service_client::PatientServiceClient;
 use hcrm_proto::patients::{CreatePatientRequest, GetPatientRequest, Patient, SearchPatientsRequest};
 use std::process::{Child, Command, Stdio};
@@ -111,7 +114,36 @@ struct Clients {
     patients: PatientServiceClient<Authed>,
     followup: FollowupServiceClient<Authed>,
     cases: CaseServiceClient<Authed>,
+    mentions: MentionServiceClient<Authed>,
+    /// REST/JSON through the gateway: the client, `http://host:port` and a bearer token.
+    http: reqwest::Client,
+    gateway: String,
+    token: String,
     patient_names: Arc<Vec<String>>,
+}
+
+impl Clients {
+    /// GetPatient as a web client makes it; 429/503 are the gateway's (or the service's) shedding.
+    async fn rest_get_patient(&self, name: &str, deadline: Option<Duration>) -> Result<(), tonic::Status> {
+        let mut request = self
+            .http
+            .post(format!(
+                "{}/api/v1/hcrm.patients.v1.PatientService/GetPatient",
+                self.gateway
+            ))
+            .bearer_auth(&self.token)
+            .json(&serde_json::json!({ "name": name }));
+        if let Some(d) = deadline {
+            request = request.timeout(d);
+        }
+        match request.send().await {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) if matches!(r.status().as_u16(), 429 | 503) => Err(tonic::Status::unavailable("shed")),
+            Ok(r) => Err(tonic::Status::internal(format!("HTTP {}", r.status()))),
+            Err(e) if e.is_timeout() => Err(tonic::Status::deadline_exceeded("timed out")),
+            Err(e) => Err(tonic::Status::unavailable(e.to_string())),
+        }
+    }
 }
 
 /// How one call ended.
@@ -132,7 +164,19 @@ impl Clients {
         }
         let patient = &self.patient_names[i % self.patient_names.len()];
         let result: Result<(), tonic::Status> = match i % 20 {
-            0..8 => self
+            6..8 => self.rest_get_patient(patient, deadline).await,
+            19 => self
+                .mentions
+                .clone()
+                .analyze_text(req(
+                    AnalyzeTextRequest {
+                        text: "医生很耐心，但是排队太久了，护士态度也一般".into(),
+                    },
+                    deadline,
+                ))
+                .await
+                .map(drop),
+            0..6 => self
                 .patients
                 .clone()
                 .get_patient(req(
@@ -144,7 +188,7 @@ impl Clients {
                 ))
                 .await
                 .map(drop),
-            8..11 => self
+            8..10 => self
                 .patients
                 .clone()
                 .search_patients(req(
@@ -156,7 +200,7 @@ impl Clients {
                 ))
                 .await
                 .map(drop),
-            11..14 => self
+            10..13 => self
                 .patients
                 .clone()
                 .create_patient(req(
@@ -172,7 +216,7 @@ impl Clients {
                 ))
                 .await
                 .map(drop),
-            14..17 => self
+            13..16 => self
                 .cases
                 .clone()
                 .create_case(req(
@@ -192,7 +236,7 @@ impl Clients {
                 ))
                 .await
                 .map(drop),
-            17..19 => self
+            16..18 => self
                 .cases
                 .clone()
                 .list_cases(req(
@@ -205,7 +249,7 @@ impl Clients {
                 ))
                 .await
                 .map(drop),
-            _ => self
+            18 => self
                 .followup
                 .clone()
                 .list_tasks(req(
@@ -218,6 +262,7 @@ impl Clients {
                 ))
                 .await
                 .map(drop),
+            _ => unreachable!("i % 20 is below 20"),
         };
         match result {
             Ok(()) => End::Ok,
@@ -355,12 +400,11 @@ fn main() {
     let secs = env_usize("BENCH_LOAD_SECS", 60) as u64;
     let limit = env_usize("BENCH_LOAD_LIMIT", 16);
     runtime.block_on(async {
-        let dbs = [
-            TestDatabase::new(TestBackend::Postgres).await.unwrap(),
-            TestDatabase::new(TestBackend::Postgres).await.unwrap(),
-            TestDatabase::new(TestBackend::Postgres).await.unwrap(),
-        ];
-        let (pp, fp, bp) = (free_port(), free_port(), free_port());
+        let mut dbs = Vec::new();
+        for _ in 0..5 {
+            dbs.push(TestDatabase::new(TestBackend::Postgres).await.unwrap());
+        }
+        let (pp, fp, bp, op, gp, http_port) = (free_port(), free_port(), free_port(), free_port(), free_port(), free_port());
         let url = |p: u16| format!("http://127.0.0.1:{p}");
         use base64::Engine;
         let key = |b: u8| base64::engine::general_purpose::STANDARD.encode([b; 32]);
@@ -368,6 +412,8 @@ fn main() {
             ("HCRM__PATIENTS__DATABASE_URL", dbs[0].url.clone()),
             ("HCRM__FOLLOWUP__DATABASE_URL", dbs[1].url.clone()),
             ("HCRM__FEEDBACK__DATABASE_URL", dbs[2].url.clone()),
+            ("HCRM__OPINION__DATABASE_URL", dbs[3].url.clone()),
+            ("HCRM__GATEWAY__DATABASE_URL", dbs[4].url.clone()),
             ("HCRM__AUTH__HS256_SECRET", SECRET.to_string()),
             ("HCRM__SECURITY__DATA_KEYS", format!("k1:{}", key(3))),
             ("HCRM__SECURITY__INDEX_KEY", key(5)),
@@ -377,6 +423,15 @@ fn main() {
             ("HCRM__FOLLOWUP__FEEDBACK_URL", url(bp)),
             ("HCRM__FEEDBACK__PATIENTS_URL", url(pp)),
             ("HCRM__FEEDBACK__FOLLOWUP_URL", url(fp)),
+            ("HCRM__FEEDBACK__OPINION_URL", url(op)),
+            ("HCRM__OPINION__PATIENTS_URL", url(pp)),
+            ("HCRM__OPINION__FEEDBACK_URL", url(bp)),
+            ("HCRM__GATEWAY__PATIENTS_URL", url(pp)),
+            ("HCRM__GATEWAY__FOLLOWUP_URL", url(fp)),
+            ("HCRM__GATEWAY__FEEDBACK_URL", url(bp)),
+            ("HCRM__GATEWAY__OPINION_URL", url(op)),
+            // One client address drives the whole load: the per-client budget must not be what sheds.
+            ("HCRM__GATEWAY__RATE_PER_MINUTE", "100000000".to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -389,15 +444,24 @@ fn main() {
             .output()
             .unwrap();
         assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+        let gateway_env: Vec<(String, String)> = env
+            .iter()
+            .cloned()
+            .chain([("HCRM__GATEWAY__HTTP_ADDR".to_string(), format!("127.0.0.1:{http_port}"))])
+            .collect();
         let pods = vec![
             start("patients", &env, pp),
             start("followup", &env, fp),
             start("feedback", &env, bp),
+            start("opinion", &env, op),
+            start("gateway", &gateway_env, gp),
         ];
         let channels = [
             serving(&pods[0].addr).await,
             serving(&pods[1].addr).await,
             serving(&pods[2].addr).await,
+            serving(&pods[3].addr).await,
+            serving(&pods[4].addr).await,
         ];
         let idle = memory(&pods);
         let mut patients = PatientServiceClient::new(authed(&channels[0]));
@@ -421,6 +485,12 @@ fn main() {
             patients: PatientServiceClient::new(authed(&channels[0])),
             followup: FollowupServiceClient::new(authed(&channels[1])),
             cases: CaseServiceClient::new(authed(&channels[2])),
+            mentions: MentionServiceClient::new(authed(&channels[3])),
+            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+            gateway: format!("http://127.0.0.1:{http_port}"),
+            token: Authenticator::hs256(SECRET)
+                .mint("load-guide", &[Role::Admin], None, 3600)
+                .unwrap(),
             patient_names: Arc::new(names),
         };
         let first = sustained(&clients, concurrency, secs, &pods).await;
@@ -428,11 +498,11 @@ fn main() {
         let second = open_loop(&clients, rate * 5.0, secs, &pods).await;
 
         println!(
-            "\nsplit topology: patients, followup, feedback as 3 processes on one PostgreSQL; \
-             server.concurrency_limit = {limit}; {secs} s per phase"
+            "\nsplit topology: patients, followup, feedback, opinion, gateway as 5 processes on one \
+             PostgreSQL; server.concurrency_limit = {limit}; {secs} s per phase"
         );
         println!(
-            "\n| phase | ok/s | p50 ms | p99 ms | shed | shed p99 ms | other errors | memory at {}s → {}s (MB: patients, followup, feedback) |",
+            "\n| phase | ok/s | p50 ms | p99 ms | shed | shed p99 ms | other errors | memory at {}s → {}s (MB: patients, followup, feedback, opinion, gateway) |",
             secs / 2,
             secs
         );
