@@ -112,6 +112,11 @@ impl HttpError {
         self
     }
 
+    /// Back into a status, for code paths that speak tonic.
+    pub fn into_status(self) -> tonic::Status {
+        tonic::Status::new(self.code, self.message.clone())
+    }
+
     /// The JSON body.
     pub fn body(&self) -> serde_json::Value {
         serde_json::json!({ "error": &*self.0 })

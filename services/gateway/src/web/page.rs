@@ -187,6 +187,43 @@ pub fn safe_return(path: &str) -> String {
     if ok { path.to_string() } else { "/console".into() }
 }
 
+/// A protobuf date as `YYYY-MM-DD`; empty when unset.
+pub fn date_text(d: &Option<hcrm_proto::types::Date>) -> String {
+    d.as_ref()
+        .filter(|d| d.year > 0)
+        .map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day))
+        .unwrap_or_default()
+}
+
+/// A `YYYY-MM-DD` form field; empty is `None`, anything else names `field`.
+pub fn parse_day(field: &str, text: &str) -> Result<Option<chrono::NaiveDate>, HttpError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map(Some)
+        .map_err(|_| HttpError::invalid(field, "must be a date YYYY-MM-DD"))
+}
+
+/// A calendar day as the protobuf date the services take.
+pub fn proto_date(d: chrono::NaiveDate) -> hcrm_proto::types::Date {
+    use chrono::Datelike;
+    hcrm_proto::types::Date {
+        year: d.year(),
+        month: d.month() as i32,
+        day: d.day() as i32,
+    }
+}
+
+/// A text the services keep in both languages (questionnaires), in the page's language, or the
+/// other one when it is empty.
+pub fn localized(lang: Lang, text: &Option<hcrm_proto::feedback::LocalizedText>) -> String {
+    text.as_ref()
+        .map(|t| lang.pick(&t.zh, &t.en).to_string())
+        .unwrap_or_default()
+}
+
 /// Whether a URL from data may be a link: http(s) with a host, nothing else (`javascript:` …).
 pub fn is_web_url(url: &str) -> bool {
     let lower = url.trim().to_ascii_lowercase();

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use bytes::Bytes;
 use hcrm_proto::patients::patient_service_client::PatientServiceClient;
 use hcrm_proto::patients::{ContactPreferences, GetPatientRequest, Patient, Sex, UpdatePatientRequest};
-use hcrm_proto::types::{Address, ContactChannel, Date};
+use hcrm_proto::types::{Address, ContactChannel};
 use http::HeaderMap;
 use maud::html;
 
@@ -77,7 +77,7 @@ impl Entries {
             }
             .into(),
         );
-        put("birth_date", super::patients::date_text(&p.birth_date));
+        put("birth_date", super::page::date_text(&p.birth_date));
         put("phones", p.phones.join("\n"));
         put("email", p.email.clone());
         let a = p.address.clone().unwrap_or_default();
@@ -123,19 +123,7 @@ fn split(text: &str) -> Vec<String> {
 
 /// The patient the form describes, or the field that could not be read.
 fn patient_of(name: &str, e: &Entries) -> Result<Patient, HttpError> {
-    let birth_date = match e.get("birth_date").trim() {
-        "" => None,
-        text => {
-            let d = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-                .map_err(|_| HttpError::invalid("birth_date", "must be a date YYYY-MM-DD"))?;
-            use chrono::Datelike;
-            Some(Date {
-                year: d.year(),
-                month: d.month() as i32,
-                day: d.day() as i32,
-            })
-        }
-    };
+    let birth_date = super::page::parse_day("birth_date", e.get("birth_date"))?.map(super::page::proto_date);
     let number = |field: &str, max: i32| -> Result<i32, HttpError> {
         match e.get(field).trim() {
             "" => Ok(0),

@@ -2,7 +2,7 @@
 //! protected fields masked until revealed with a reason, which the patients service audits;
 //! family; grade and tags; consent; the timeline); creating a patient.
 
-use super::page::Console;
+use super::page::{Console, date_text, parse_day, proto_date};
 use crate::api::error::HttpError;
 use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -14,7 +14,7 @@ use hcrm_proto::patients::{
     CreatePatientRequest, GetPatientRequest, IdentityType, InteractionKind, ListInteractionsRequest,
     ListRelatedPersonsRequest, Patient, PatientView, SearchPatientsRequest, Sex,
 };
-use hcrm_proto::types::{Address, Date};
+use hcrm_proto::types::Address;
 use http::HeaderMap;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -88,13 +88,6 @@ pub async fn search(c: Console, Query(query): Query<SearchQuery>) -> Response {
         }
     };
     c.page(title, body)
-}
-
-pub fn date_text(d: &Option<Date>) -> String {
-    d.as_ref()
-        .filter(|d| d.year > 0)
-        .map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day))
-        .unwrap_or_default()
 }
 
 fn sex(c: &Console, value: i32) -> &'static str {
@@ -424,27 +417,13 @@ pub async fn new_form(c: Console) -> Response {
     new_patient_page(&c, &NewPatientForm::default(), None)
 }
 
-fn parse_date(text: &str) -> Result<Option<Date>, HttpError> {
-    if text.trim().is_empty() {
-        return Ok(None);
-    }
-    let d = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
-        .map_err(|_| HttpError::invalid("birth_date", "must be a date YYYY-MM-DD"))?;
-    use chrono::Datelike;
-    Ok(Some(Date {
-        year: d.year(),
-        month: d.month() as i32,
-        day: d.day() as i32,
-    }))
-}
-
 pub async fn create(c: Console, headers: HeaderMap, body: Bytes) -> Response {
     let form: NewPatientForm = match c.form(&headers, &body) {
         Ok(form) => form,
         Err(err) => return c.error(err),
     };
-    let birth_date = match parse_date(&form.birth_date) {
-        Ok(d) => d,
+    let birth_date = match parse_day("birth_date", &form.birth_date) {
+        Ok(d) => d.map(proto_date),
         Err(err) => return new_patient_page(&c, &form, Some(&err)),
     };
     let has_address = !(form.province.is_empty() && form.city.is_empty() && form.street.is_empty());

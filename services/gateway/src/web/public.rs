@@ -13,7 +13,7 @@ use bytes::Bytes;
 use hcrm_proto::feedback::case_service_client::CaseServiceClient;
 use hcrm_proto::feedback::survey_service_client::SurveyServiceClient;
 use hcrm_proto::feedback::{
-    Answer, Case, CaseKind, CreateCaseRequest, GetTaxonomyRequest, IntakeChannel, InvitationView, LocalizedText,
+    Answer, Case, CaseKind, CreateCaseRequest, GetTaxonomyRequest, IntakeChannel, InvitationView,
     OpenInvitationRequest, Question, QuestionKind, SubmitSurveyResponseRequest,
 };
 use http::HeaderMap;
@@ -42,28 +42,7 @@ fn shell(lang: Lang, title: &str, body: Markup) -> Markup {
     }
 }
 
-fn local(lang: Lang, text: &Option<LocalizedText>) -> String {
-    let Some(t) = text else { return String::new() };
-    match lang {
-        Lang::Zh if !t.zh.is_empty() => t.zh.clone(),
-        Lang::En if !t.en.is_empty() => t.en.clone(),
-        _ => {
-            if t.zh.is_empty() {
-                t.en.clone()
-            } else {
-                t.zh.clone()
-            }
-        }
-    }
-}
-
-fn lang_pick<'a>(lang: Lang, zh: &'a str, en: &'a str) -> &'a str {
-    match lang {
-        Lang::En if !en.is_empty() => en,
-        _ if !zh.is_empty() => zh,
-        _ => en,
-    }
-}
+use super::page::localized as local;
 
 /// A friendly page for a link that cannot be used, with the status a client can act on.
 fn link_problem(lang: Lang, status: &tonic::Status) -> Response {
@@ -114,13 +93,6 @@ fn service_request<T>(gw: &Gateway, message: T) -> Result<tonic::Request<T>, ton
     gw.service
         .request(message, gw.call_timeout())
         .map_err(|e| HttpError::from(e).into_status())
-}
-
-impl HttpError {
-    /// Back into a status, for code paths that speak tonic.
-    pub fn into_status(self) -> tonic::Status {
-        tonic::Status::new(self.code, self.message.clone())
-    }
 }
 
 fn is_token(token: &str) -> bool {
@@ -387,7 +359,7 @@ async fn complaint_page(gw: &Gateway, lang: Lang, form: &ComplaintForm, error: O
             label { (lang.tr("问题类别", "Category"))
                 select name="category" required {
                     @for c in &categories {
-                        option value=(c.code) selected[form.category == c.code] { (lang_pick(lang, &c.name_zh, &c.name_en)) }
+                        option value=(c.code) selected[form.category == c.code] { (lang.pick(&c.name_zh, &c.name_en)) }
                     }
                 }
             }

@@ -247,7 +247,7 @@ async fn a_patient_files_a_complaint(backend: TestBackend) {
         .text()
         .await
         .unwrap();
-    assert!(again.contains(&number));
+    assert!(again.contains(&number), "{again}");
 
     let mut cases = CaseServiceClient::new(suite.authed("inspector-zhou", Role::Inspector));
     let case = cases

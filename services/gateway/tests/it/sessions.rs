@@ -404,6 +404,31 @@ async fn a_burst_of_guesses_is_throttled_as_a_whole(backend: TestBackend) {
             .unwrap();
         assert_eq!(location(response.headers()), "/console", "{next}");
     }
+    // Bodies over the limit are refused before anything reads them.
+    let big = "x".repeat(2 * 1024 * 1024);
+    let response = suite
+        .http
+        .post(suite.url("/api/v1/hcrm.patients.v1.PatientService/GetPatient"))
+        .bearer_auth(suite.token("admin", hcrm_kit::auth::Role::Admin))
+        .header("content-type", "application/json")
+        .body(format!("{{\"name\":\"{big}\"}}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // CORS is closed: a preflight from another origin gets no permission.
+    let response = suite
+        .http
+        .request(
+            reqwest::Method::OPTIONS,
+            suite.url("/api/v1/hcrm.patients.v1.PatientService/GetPatient"),
+        )
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers().get("access-control-allow-origin").is_none());
     // The public complaint page refuses posts from another site's page.
     let response = suite
         .http

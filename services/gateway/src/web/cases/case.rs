@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::api::error::FieldViolation;
+use crate::web::page::date_text;
 use axum::extract::{Path, RawQuery};
 use axum::response::{IntoResponse, Redirect, Response};
 use bytes::Bytes;
@@ -284,12 +285,6 @@ fn complainant(c: &Console, k: &Case, patient: Option<&str>, view: &View) -> Mar
             }
         }
     }
-}
-
-fn date_text(d: &Option<Date>) -> String {
-    d.as_ref()
-        .map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day))
-        .unwrap_or_default()
 }
 
 /// The record of the PDCA loop: cause, actions, reply, confirmation.

@@ -146,12 +146,7 @@ fn to_date(d: NaiveDate) -> Date {
     }
 }
 
-fn date_text(d: &Option<Date>) -> String {
-    d.as_ref()
-        .filter(|d| d.year > 0)
-        .map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day))
-        .unwrap_or_default()
-}
+pub(super) use crate::web::page::date_text;
 
 /// Parses a `YYYY-MM-DD` form field; empty is `None`.
 fn parse_date(c: &Console, field: &str, text: &str) -> Result<Option<NaiveDate>, HttpError> {

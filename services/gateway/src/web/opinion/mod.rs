@@ -391,15 +391,7 @@ fn entity_tags(names: &HashMap<String, String>, entities: &[String]) -> Markup {
 }
 
 /// A `YYYY-MM-DD` field; empty is none.
-fn parse_date(field: &str, text: &str) -> Result<Option<NaiveDate>, HttpError> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Ok(None);
-    }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map(Some)
-        .map_err(|_| HttpError::invalid(field, "must be a date YYYY-MM-DD"))
-}
+use crate::web::page::parse_day as parse_date;
 
 /// The start of a local day in the hospital's zone, as microseconds since the epoch.
 fn day_start(c: &Console, day: NaiveDate) -> i64 {

@@ -54,16 +54,7 @@ fn href(name: &str) -> String {
 
 /// Text in the member's language, else in the other one.
 fn local(c: &Console, text: &Option<LocalizedText>) -> String {
-    let Some(t) = text else { return String::new() };
-    let (first, second) = match c.lang {
-        super::page::Lang::Zh => (&t.zh, &t.en),
-        super::page::Lang::En => (&t.en, &t.zh),
-    };
-    if first.trim().is_empty() {
-        second.clone()
-    } else {
-        first.clone()
-    }
+    super::page::localized(c.lang, text)
 }
 
 fn kind_name(c: &Console, kind: i32) -> &'static str {
