@@ -26,6 +26,36 @@ pub enum Perm {
     AuditRead,
     /// Read the event feed (other services, integrations).
     EventsWatch,
+    /// Read the department and doctor directory and clinic schedules.
+    DirectoryRead,
+    /// Edit the directory and run the HIS directory import.
+    DirectoryWrite,
+    /// Read consultations and their statistics.
+    ConsultationRead,
+    /// Log consultations (hotline, counter).
+    ConsultationWrite,
+    /// Read service requests, their worklists and statistics.
+    ServiceRequestRead,
+    /// Create, take on, complete and cancel service requests.
+    ServiceRequestWrite,
+    /// Request an appointment at the booking platform for a patient.
+    AppointmentRequest,
+    /// Record the booking platform's answer to an appointment request.
+    AppointmentConfirm,
+    /// Read saved segments, count them and list their members.
+    SegmentRead,
+    /// Save, change and delete segments.
+    SegmentWrite,
+    /// Read computed grades, their reasons and history, and the grading rules.
+    GradeRead,
+    /// Publish a new version of the grading rules and run a recomputation.
+    GradeRulesWrite,
+    /// Read referrals (who introduced whom) and their counts.
+    ReferralRead,
+    /// Record and remove referrals.
+    ReferralWrite,
+    /// Export patients as FHIR R4.
+    FhirExport,
 }
 
 use Perm::*;
@@ -50,6 +80,21 @@ pub static PERMISSIONS: PermissionTable<Perm> = PermissionTable {
                 OrganizationWrite,
                 AuditRead,
                 EventsWatch,
+                DirectoryRead,
+                DirectoryWrite,
+                ConsultationRead,
+                ConsultationWrite,
+                ServiceRequestRead,
+                ServiceRequestWrite,
+                AppointmentRequest,
+                AppointmentConfirm,
+                SegmentRead,
+                SegmentWrite,
+                GradeRead,
+                GradeRulesWrite,
+                ReferralRead,
+                ReferralWrite,
+                FhirExport,
             ],
         ),
         (
@@ -67,6 +112,19 @@ pub static PERMISSIONS: PermissionTable<Perm> = PermissionTable {
                 InteractionRecord,
                 OrganizationRead,
                 OrganizationWrite,
+                DirectoryRead,
+                DirectoryWrite,
+                ConsultationRead,
+                ConsultationWrite,
+                ServiceRequestRead,
+                ServiceRequestWrite,
+                AppointmentRequest,
+                SegmentRead,
+                SegmentWrite,
+                GradeRead,
+                ReferralRead,
+                ReferralWrite,
+                FhirExport,
             ],
         ),
         (
@@ -77,9 +135,16 @@ pub static PERMISSIONS: PermissionTable<Perm> = PermissionTable {
                 InteractionRead,
                 InteractionRecord,
                 OrganizationRead,
+                DirectoryRead,
+                ConsultationRead,
+                ServiceRequestRead,
+                AppointmentRequest,
+                SegmentRead,
+                GradeRead,
+                ReferralRead,
             ],
         ),
-        (Role::OpinionAnalyst, &[PatientRead, OrganizationRead]),
+        (Role::OpinionAnalyst, &[PatientRead, OrganizationRead, DirectoryRead]),
         (
             Role::Clinician,
             &[
@@ -89,9 +154,24 @@ pub static PERMISSIONS: PermissionTable<Perm> = PermissionTable {
                 RelatedRead,
                 InteractionRead,
                 InteractionRecord,
+                DirectoryRead,
+                ServiceRequestRead,
+                AppointmentRequest,
+                GradeRead,
             ],
         ),
-        (Role::DepartmentHead, &[PatientRead, RelatedRead, InteractionRead]),
+        (
+            Role::DepartmentHead,
+            &[
+                PatientRead,
+                RelatedRead,
+                InteractionRead,
+                DirectoryRead,
+                ConsultationRead,
+                ServiceRequestRead,
+                GradeRead,
+            ],
+        ),
         (Role::Auditor, &[AuditRead, PatientRead]),
         (
             Role::Integration,
@@ -106,6 +186,13 @@ pub static PERMISSIONS: PermissionTable<Perm> = PermissionTable {
                 InteractionRecord,
                 OrganizationRead,
                 EventsWatch,
+                DirectoryRead,
+                DirectoryWrite,
+                ServiceRequestRead,
+                AppointmentConfirm,
+                SegmentRead,
+                GradeRead,
+                FhirExport,
             ],
         ),
     ],
