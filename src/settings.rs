@@ -57,6 +57,7 @@ impl Settings {
         {
             hcrm_kit::db::Backend::of_url(url.expose())?;
         }
+        self.patients.check()?;
         self.followup.check()?;
         self.feedback.check()?;
         self.opinion.check()?;

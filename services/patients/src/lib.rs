@@ -36,16 +36,37 @@ pub static MIGRATIONS: Migrations = Migrations {
 };
 
 /// Configuration of the patients service (`[patients]`, `HCRM__PATIENTS__…`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Database URL; default `sqlite://{data.dir}/patients.db`.
     pub database_url: Option<Secret>,
+    /// The hospital's time zone as a fixed offset from UTC (China: 480): clinic schedules,
+    /// busy hours and the nightly pass are in local time.
+    pub utc_offset_minutes: i32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: None,
+            utc_offset_minutes: 480,
+        }
+    }
 }
 
 pub use hcrm_kit::deps::Deps;
 
 impl Config {
+    /// Checks what deserialisation cannot.
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            (-720..=840).contains(&self.utc_offset_minutes),
+            "patients.utc_offset_minutes must be between -720 and 840"
+        );
+        Ok(())
+    }
+
     /// The effective database URL.
     pub fn url(&self, data: &DataConfig) -> String {
         match &self.database_url {

@@ -100,6 +100,7 @@ impl Suite {
         let deps = suite.deps(&listener, stopping);
         let patients = hcrm_patients::Config {
             database_url: Some(Secret::new(suite.patients_db.url.clone())),
+            ..Default::default()
         };
         let followup = hcrm_followup::Config {
             database_url: Some(Secret::new(suite.followup_db.url.clone())),

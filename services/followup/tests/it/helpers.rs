@@ -116,6 +116,7 @@ impl Suite {
         if patients {
             let cfg = hcrm_patients::Config {
                 database_url: Some(Secret::new(self.patients_db.url.clone())),
+                ..Default::default()
             };
             built.push(hcrm_patients::build(&cfg, deps.clone()).await.expect("build patients"));
         }

@@ -101,7 +101,7 @@ impl Suite {
             .expect("account");
         }
         let built = vec![
-            hcrm_patients::build(&hcrm_patients::Config { database_url: url(0) }, deps.clone())
+            hcrm_patients::build(&hcrm_patients::Config { database_url: url(0), ..Default::default() }, deps.clone())
                 .await
                 .expect("patients"),
             hcrm_followup::build(

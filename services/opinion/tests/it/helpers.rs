@@ -84,6 +84,7 @@ impl Suite {
         };
         let patients = hcrm_patients::Config {
             database_url: Some(Secret::new(suite.patients_db.url.clone())),
+            ..Default::default()
         };
         let feedback = hcrm_feedback::Config {
             database_url: Some(Secret::new(suite.feedback_db.url.clone())),

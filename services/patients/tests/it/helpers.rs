@@ -85,6 +85,7 @@ impl Service {
         let auth = Arc::new(Authenticator::hs256(SECRET));
         let cfg = hcrm_patients::Config {
             database_url: Some(Secret::new(db.url.clone())),
+            ..Default::default()
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let (shutdown, stopping) = hcrm_kit::server::shutdown_channel();
