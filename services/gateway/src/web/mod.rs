@@ -8,6 +8,7 @@ pub mod cases;
 pub mod chart;
 pub mod dashboard;
 pub mod followups;
+pub mod guide;
 pub mod login;
 pub mod opinion;
 pub mod page;
@@ -51,6 +52,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .merge(followups::routes())
         .merge(cases::routes())
         .merge(surveys::routes())
+        .merge(guide::routes())
         .merge(opinion::routes());
     let api = crate::api::router()
         .route("/{service}/{method}", post(crate::api::grpc_web::forward))

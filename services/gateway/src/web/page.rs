@@ -280,9 +280,10 @@ impl Console {
     }
 
     fn layout(&self, title: &str, body: Markup) -> Markup {
-        let nav: [(&str, &str, &str); 8] = [
+        let nav: [(&str, &str, &str); 9] = [
             ("/console", "工作台", "Dashboard"),
             ("/console/patients", "患者", "Patients"),
+            ("/console/guide", "导医台", "Guide desk"),
             ("/console/followups", "随访", "Follow-ups"),
             ("/console/cases", "投诉与建议", "Cases"),
             ("/console/surveys", "满意度调查", "Surveys"),

@@ -101,9 +101,15 @@ impl Suite {
             .expect("account");
         }
         let built = vec![
-            hcrm_patients::build(&hcrm_patients::Config { database_url: url(0), ..Default::default() }, deps.clone())
-                .await
-                .expect("patients"),
+            hcrm_patients::build(
+                &hcrm_patients::Config {
+                    database_url: url(0),
+                    ..Default::default()
+                },
+                deps.clone(),
+            )
+            .await
+            .expect("patients"),
             hcrm_followup::build(
                 &hcrm_followup::Config {
                     database_url: url(1),

@@ -12,6 +12,7 @@ mod browser;
 mod cases;
 mod console;
 mod followups;
+mod guide;
 mod opinion;
 mod public;
 mod sessions;

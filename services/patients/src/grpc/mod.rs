@@ -1,9 +1,17 @@
 //! Thin gRPC adapters: check the caller's permission, validate the request at the edge, call the
 //! store, map errors to status. No SQL here.
 
+pub mod appointments;
 pub mod audit;
+pub mod consultations;
+pub mod directory;
+pub mod fhir;
+pub mod grading;
 pub mod organizations;
 pub mod patients;
+pub mod referrals;
+pub mod segments;
+pub mod service_requests;
 
 use crate::permissions::{PERMISSIONS, Perm};
 use crate::store::Store;
@@ -20,6 +28,10 @@ pub struct Api {
     pub pages: PageTokens,
     /// `true` once the server drains: streams end so the drain does not wait on them.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// The outbox: appointment requests on their way to the booking platform.
+    pub outbox: hcrm_kit::outbox::Outbox,
+    /// FHIR identifier systems.
+    pub fhir: std::sync::Arc<crate::domain::fhir::FhirConfig>,
 }
 
 impl Api {

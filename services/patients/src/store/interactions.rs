@@ -94,6 +94,9 @@ impl Store {
         .bind(now)
         .execute(&mut **tx)
         .await?;
+        // Timeline facts for segments and grades (visits, departments, diagnoses, …); marks the
+        // patient's grade for recomputation.
+        self.note_interaction_in_tx(tx, patient_id, &i, occurred, now).await?;
         if is_visit(kind) {
             sqlx::query("UPDATE patients SET last_visit_at = $1 WHERE id = $2 AND (last_visit_at IS NULL OR last_visit_at < $1)")
                 .bind(occurred)

@@ -2,11 +2,19 @@
 //! placeholders and portable types (integers for times, text, bytes); the few dialect
 //! differences (`FOR UPDATE`, `BEGIN IMMEDIATE`) are chosen by [`Backend`].
 
+pub mod appointments;
+pub mod consultations;
+pub mod directory;
+pub mod fhir;
+pub mod grades;
 pub mod import;
 pub mod interactions;
 pub mod organizations;
 pub mod patients;
+pub mod referrals;
 pub mod related;
+pub mod segments;
+pub mod service_requests;
 
 use hcrm_kit::ApiError;
 use hcrm_kit::crypto::{BlindIndex, Sealer};

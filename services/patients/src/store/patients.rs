@@ -807,6 +807,8 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected() as i64;
+        // Segment facts (visits, departments, diagnoses) follow the interactions.
+        self.merge_facts_in_tx(&mut tx, survivor_id, merged_id, now).await?;
         let moved_ids = sqlx::query("UPDATE external_ids SET patient_id = $1 WHERE patient_id = $2")
             .bind(survivor_id)
             .bind(merged_id)

@@ -152,6 +152,136 @@ impl Service {
         AuditServiceClient::new(self.intercepted(Some(self.token(role, None))))
     }
 
+    pub fn segments(&self, role: Role) -> hcrm_proto::patients::segment_service_client::SegmentServiceClient<Authed> {
+        hcrm_proto::patients::segment_service_client::SegmentServiceClient::new(
+            self.intercepted(Some(self.token(role, None))),
+        )
+    }
+
+    pub fn grading(&self, role: Role) -> hcrm_proto::patients::grading_service_client::GradingServiceClient<Authed> {
+        hcrm_proto::patients::grading_service_client::GradingServiceClient::new(
+            self.intercepted(Some(self.token(role, None))),
+        )
+    }
+
+    pub fn referrals(
+        &self,
+        role: Role,
+    ) -> hcrm_proto::patients::referral_service_client::ReferralServiceClient<Authed> {
+        hcrm_proto::patients::referral_service_client::ReferralServiceClient::new(
+            self.intercepted(Some(self.token(role, None))),
+        )
+    }
+
+    pub fn directory(
+        &self,
+        role: Role,
+    ) -> hcrm_proto::patients::directory_service_client::DirectoryServiceClient<Authed> {
+        hcrm_proto::patients::directory_service_client::DirectoryServiceClient::new(
+            self.intercepted(Some(self.token(role, None))),
+        )
+    }
+
+    pub fn fhir(&self, role: Role) -> hcrm_proto::patients::fhir_service_client::FhirServiceClient<Authed> {
+        hcrm_proto::patients::fhir_service_client::FhirServiceClient::new(
+            self.intercepted(Some(self.token(role, None))),
+        )
+    }
+
+    pub fn appointments(
+        &self,
+        role: Role,
+    ) -> hcrm_proto::patients::appointment_service_client::AppointmentServiceClient<Authed> {
+        hcrm_proto::patients::appointment_service_client::AppointmentServiceClient::new(
+            self.intercepted(Some(self.token(role, None))),
+        )
+    }
+
+    pub fn appointments_in(
+        &self,
+        role: Role,
+        department: &str,
+    ) -> hcrm_proto::patients::appointment_service_client::AppointmentServiceClient<Authed> {
+        hcrm_proto::patients::appointment_service_client::AppointmentServiceClient::new(
+            self.intercepted(Some(self.token(role, Some(department)))),
+        )
+    }
+
+    /// The consultation API for `role`, scoped to `department` when given.
+    pub fn consultations(
+        &self,
+        role: Role,
+        department: Option<&str>,
+    ) -> hcrm_proto::patients::consultation_service_client::ConsultationServiceClient<Authed> {
+        hcrm_proto::patients::consultation_service_client::ConsultationServiceClient::new(
+            self.intercepted(Some(self.token(role, department))),
+        )
+    }
+
+    /// The service request API for `role`, scoped to `department` when given.
+    pub fn service_requests(
+        &self,
+        role: Role,
+        department: Option<&str>,
+    ) -> hcrm_proto::patients::service_request_service_client::ServiceRequestServiceClient<Authed> {
+        hcrm_proto::patients::service_request_service_client::ServiceRequestServiceClient::new(
+            self.intercepted(Some(self.token(role, department))),
+        )
+    }
+
+    /// Like [`Service::start`], with the configuration changed by `configure` first.
+    pub async fn start_with(backend: TestBackend, configure: impl FnOnce(&mut hcrm_patients::Config)) -> Service {
+        captured_logs();
+        let db = TestDatabase::new(backend).await.expect("test database");
+        let data_dir = tempfile::tempdir().unwrap();
+        let data = DataConfig {
+            dir: data_dir.path().to_path_buf(),
+            max_connections: 8,
+            acquire_timeout_secs: 10,
+        };
+        let security = SecurityConfig {
+            data_keys: Some(Secret::new(format!("k1:{}", base64_key(7)))),
+            active_key_id: None,
+            index_key: Some(Secret::new(base64_key(9))),
+        };
+        let server = ServerConfig::default();
+        let mut cfg = hcrm_patients::Config {
+            database_url: Some(Secret::new(db.url.clone())),
+            ..Default::default()
+        };
+        configure(&mut cfg);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (shutdown, stopping) = hcrm_kit::server::shutdown_channel();
+        let deps = hcrm_patients::Deps {
+            authenticator: Arc::new(Authenticator::hs256(SECRET)),
+            data,
+            security,
+            server: server.clone(),
+            stopping,
+            clock: hcrm_kit::clock::Clock::system(),
+            self_addr: listener.local_addr().unwrap(),
+        };
+        let built = hcrm_patients::build(&cfg, deps).await.expect("build patients");
+        let handle = hcrm_kit::server::start(
+            vec![built],
+            hcrm_kit::server::Listeners::grpc(listener),
+            &server,
+            shutdown,
+        )
+        .await
+        .expect("start");
+        let channel = Channel::from_shared(format!("http://{}", handle.grpc_addr))
+            .unwrap()
+            .connect_lazy();
+        Service {
+            db,
+            _data_dir: data_dir,
+            auth: Authenticator::hs256(SECRET),
+            channel,
+            handle: Some(handle),
+        }
+    }
+
     /// Runs SQL directly against the service's database (for tamper tests and counts).
     pub async fn sql(&self) -> sqlx::AnyPool {
         sqlx::any::install_default_drivers();

@@ -5,14 +5,22 @@ mod helpers;
 
 use hcrm_kit::both_backends;
 
+mod appointments;
 mod audit;
 mod bad_input;
 mod concurrency;
+mod consultations;
+mod directory;
 mod events;
+mod fhir;
+mod grading;
 mod import;
 mod organizations;
 mod patients;
 mod protected;
+mod referrals;
 mod related;
 mod roles;
 mod search;
+mod segments;
+mod service_requests;

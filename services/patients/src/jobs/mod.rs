@@ -1,0 +1,4 @@
+//! Background jobs of the patients service.
+
+pub mod grading;
+pub mod handoff;
