@@ -64,6 +64,11 @@ impl Demo {
         StdRng::seed_from_u64(self.seed ^ hash)
     }
 
+    /// The demo's seed: request ids derived from it make a retried run idempotent.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
     fn offset(&self) -> i64 {
         i64::from(self.utc_offset_minutes) * MINUTE
     }

@@ -238,6 +238,19 @@ impl Store {
         .bind(merged)
         .execute(&mut **tx)
         .await?;
+        // Referrals follow the person: those the merged record introduced count for the survivor;
+        // its own introducer moves over unless the survivor already has one; a referral between
+        // the two records names one person twice and goes. The merged record's grade goes too
+        // (the survivor is regraded from the merged facts).
+        for sql in [
+            "UPDATE referrals SET introducer = $1 WHERE introducer = $2",
+            "UPDATE referrals SET referred = $1 WHERE referred = $2 \
+             AND NOT EXISTS (SELECT 1 FROM referrals r WHERE r.referred = $1)",
+            "DELETE FROM referrals WHERE referred = $2 OR (introducer = $1 AND referred = $1)",
+            "DELETE FROM patient_grades WHERE patient_id = $2 AND $1 <> ''",
+        ] {
+            sqlx::query(sql).bind(survivor).bind(merged).execute(&mut **tx).await?;
+        }
         Ok(())
     }
 

@@ -282,6 +282,24 @@ impl Service {
         }
     }
 
+    /// A second handle on the service's database and keys, as another replica opens it.
+    pub async fn open_store(&self) -> hcrm_patients::store::Store {
+        let data = DataConfig {
+            dir: self._data_dir.path().to_path_buf(),
+            max_connections: 4,
+            acquire_timeout_secs: 10,
+        };
+        let security = SecurityConfig {
+            data_keys: Some(Secret::new(format!("k1:{}", base64_key(7)))),
+            active_key_id: None,
+            index_key: Some(Secret::new(base64_key(9))),
+        };
+        let db = hcrm_kit::db::Db::connect(&self.db.url, &data).await.expect("connect");
+        let sealer = hcrm_kit::crypto::Sealer::from_config(&security, &data.dir).expect("sealer");
+        let index = hcrm_kit::crypto::BlindIndex::from_config(&security, &data.dir).expect("index");
+        hcrm_patients::store::Store::new(db, sealer, index)
+    }
+
     /// Runs SQL directly against the service's database (for tamper tests and counts).
     pub async fn sql(&self) -> sqlx::AnyPool {
         sqlx::any::install_default_drivers();

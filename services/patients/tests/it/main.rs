@@ -14,6 +14,7 @@ mod directory;
 mod events;
 mod fhir;
 mod grading;
+mod grading_pass;
 mod import;
 mod organizations;
 mod patients;

@@ -189,5 +189,42 @@ async fn referrals_are_recorded_once_and_counted(backend: TestBackend) {
         Code::PermissionDenied,
         None,
     );
+
+    // Merging the introducer into another record moves its referrals both ways.
+    let e = create(&svc, named("戊")).await;
+    svc.patients(Role::Admin)
+        .merge_patients(MergePatientsRequest {
+            survivor: e.name.clone(),
+            merged: a.name.clone(),
+            reason: "same person".into(),
+        })
+        .await
+        .unwrap();
+    let list = |introducer: &str, referred: &str| ListReferralsRequest {
+        introducer: introducer.into(),
+        referred: referred.into(),
+        ..Default::default()
+    };
+    let by_e = guide.list_referrals(list(&e.name, "")).await.unwrap().into_inner();
+    let mut introduced: Vec<&str> = by_e.referrals.iter().map(|r| r.referred.as_str()).collect();
+    introduced.sort();
+    let mut expected = vec![b.name.as_str(), c.name.as_str()];
+    expected.sort();
+    assert_eq!(introduced, expected);
+    let to_e = guide.list_referrals(list("", &e.name)).await.unwrap().into_inner();
+    let introducers: Vec<&str> = to_e.referrals.iter().map(|r| r.introducer.as_str()).collect();
+    assert_eq!(introducers, vec![d.name.as_str()]);
+    let pool = svc.sql().await;
+    let a_id = a.name.trim_start_matches("patients/");
+    let left: i64 = sqlx::Row::get(
+        &sqlx::query("SELECT COUNT(*) AS n FROM referrals WHERE introducer = $1 OR referred = $1")
+            .bind(a_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap(),
+        "n",
+    );
+    pool.close().await;
+    assert_eq!(left, 0, "nothing stays with the merged record");
     svc.stop().await;
 }
