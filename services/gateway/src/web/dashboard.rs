@@ -1,5 +1,6 @@
-//! The dashboard: today's follow-ups and the overdue ones, open cases by SLA state, satisfaction
-//! this month against last, negative mentions and open incidents, with trend charts. Each figure
+//! The dashboard: today's follow-ups and the overdue ones, open cases by SLA state, the guide
+//! desk's overdue service requests and today's consultations, satisfaction this month against
+//! last, negative mentions and open incidents, with trend charts. Each figure
 //! comes from its own call; a figure the member may not see, or whose service is down, shows a
 //! dash and why instead of failing the page.
 
@@ -15,6 +16,9 @@ use hcrm_proto::followup::{ListTasksRequest, Task, TaskView};
 use hcrm_proto::opinion::incident_service_client::IncidentServiceClient;
 use hcrm_proto::opinion::reputation_service_client::ReputationServiceClient;
 use hcrm_proto::opinion::{GetReputationRequest, IncidentState, ListIncidentsRequest, Reputation};
+use hcrm_proto::patients::consultation_service_client::ConsultationServiceClient;
+use hcrm_proto::patients::service_request_service_client::ServiceRequestServiceClient;
+use hcrm_proto::patients::{GetConsultationStatisticsRequest, ListServiceRequestsRequest};
 use hcrm_proto::types::Date;
 use maud::{Markup, html};
 
@@ -143,12 +147,56 @@ pub async fn show(c: Console) -> Response {
         };
         async move { client.get_reputation(request).await.map(|r| r.into_inner()) }
     };
-    let (mine, overdue, on_track, due_soon, late, satisfaction, complaints, open_incidents, trend) = tokio::join!(
+    let overdue_requests = {
+        let mut client = ServiceRequestServiceClient::new(c.authed(&c.gw.upstreams.patients.channel));
+        let request = ListServiceRequestsRequest {
+            overdue_only: true,
+            page_size: COUNT_CAP,
+            ..Default::default()
+        };
+        async move {
+            client
+                .list_service_requests(request)
+                .await
+                .map(|r| r.into_inner().service_requests.len())
+        }
+    };
+    let consultations_today = {
+        let mut client = ConsultationServiceClient::new(c.authed(&c.gw.upstreams.patients.channel));
+        let offset = i64::from(c.gw.cfg.utc_offset_minutes) * 60;
+        let start = today.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp() - offset;
+        let at = |seconds: i64| prost_types::Timestamp { seconds, nanos: 0 };
+        let request = GetConsultationStatisticsRequest {
+            start_time: Some(at(start)),
+            end_time: Some(at(start + 86_400)),
+        };
+        async move {
+            client
+                .get_consultation_statistics(request)
+                .await
+                .map(|r| r.into_inner().total)
+        }
+    };
+    let (
+        mine,
+        overdue,
+        on_track,
+        due_soon,
+        late,
+        requests_late,
+        consulted,
+        satisfaction,
+        complaints,
+        open_incidents,
+        trend,
+    ) = tokio::join!(
         tasks(TaskView::MineToday),
         tasks(TaskView::Overdue),
         open_cases(SlaState::OnTrack),
         open_cases(SlaState::DueSoon),
         open_cases(SlaState::Overdue),
+        overdue_requests,
+        consultations_today,
         satisfaction,
         complaints,
         open_incidents,
@@ -176,6 +224,8 @@ pub async fn show(c: Console) -> Response {
             (tile(&c, c.tr("处理中的投诉（按期）", "Open cases on track"), on_track.as_ref().map(|n| count_text(*n)), "good", "/console/cases?sla=on_track"))
             (tile(&c, c.tr("即将到期", "Cases due soon"), due_soon.as_ref().map(|n| count_text(*n)), "warn", "/console/cases?sla=due_soon"))
             (tile(&c, c.tr("已超期", "Cases overdue"), late.as_ref().map(|n| count_text(*n)), "bad", "/console/cases?sla=overdue"))
+            (tile(&c, c.tr("便民服务已超时", "Service requests overdue"), requests_late.as_ref().map(|n| count_text(*n)), "bad", "/console/guide/requests?overdue=1"))
+            (tile(&c, c.tr("今日咨询", "Consultations today"), consulted.as_ref().map(|n| n.to_string()), "", "/console/guide/consultations"))
             (tile(&c, c.tr("本月满意度", "Satisfaction this month"), satisfied(&this_month).map(percent), "", "/console/reports"))
             (tile(&c, c.tr("上月满意度", "Satisfaction last month"), satisfied(&last_month).map(percent), "", "/console/reports"))
             (tile(&c, c.tr("未结舆情事件", "Open incidents"), open_incidents.as_ref().map(|n| count_text(*n)), "warn", "/console/opinion"))

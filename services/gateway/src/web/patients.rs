@@ -1,6 +1,7 @@
 //! Patients: search by name, pinyin, initials, phone or code; the patient page (the file with
 //! protected fields masked until revealed with a reason, which the patients service audits;
-//! family; grade and tags; consent; the timeline); creating a patient.
+//! family; grade and tags; the computed grade with its reasons and last change; referrals;
+//! consent; the timeline); creating a patient.
 
 use super::page::{Console, date_text, parse_day, proto_date};
 use crate::api::error::HttpError;
@@ -9,10 +10,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use bytes::Bytes;
 use hcrm_proto::feedback::ListCasesRequest;
 use hcrm_proto::feedback::case_service_client::CaseServiceClient;
+use hcrm_proto::patients::grading_service_client::GradingServiceClient;
 use hcrm_proto::patients::patient_service_client::PatientServiceClient;
+use hcrm_proto::patients::referral_service_client::ReferralServiceClient;
 use hcrm_proto::patients::{
-    CreatePatientRequest, GetPatientRequest, IdentityType, InteractionKind, ListInteractionsRequest,
-    ListRelatedPersonsRequest, Patient, PatientView, SearchPatientsRequest, Sex,
+    CreatePatientRequest, GetGradeHistoryRequest, GetGradeRequest, GetPatientRequest, Grade, GradeChange, GradeReason,
+    IdentityType, InteractionKind, ListInteractionsRequest, ListReferralsRequest, ListRelatedPersonsRequest, Patient,
+    PatientView, SearchPatientsRequest, Sex,
 };
 use hcrm_proto::types::Address;
 use http::HeaderMap;
@@ -145,6 +149,45 @@ fn grade_tags(c: &Console, p: &Patient) -> Markup {
     }
 }
 
+/// A computed grade's letters: class, intent grade, tier and score.
+fn grade_letters(c: &Console, g: &Grade) -> String {
+    let class = match g.customer_class {
+        1 => "M",
+        2 => "C",
+        _ => "–",
+    };
+    let intent = ["–", "A", "B", "C", "D", "E"]
+        .get(g.intent_grade as usize)
+        .copied()
+        .unwrap_or("–");
+    let tier = match g.value_tier {
+        1 => c.tr("高价值", "high value"),
+        2 => c.tr("中价值", "middle value"),
+        3 => c.tr("普通", "ordinary"),
+        4 => c.tr("低价值", "low value"),
+        _ => "–",
+    };
+    format!("{class} · {intent} · {tier} · RFV {}", g.rfv_score)
+}
+
+/// A reason in the member's language: the service words it in English; the common codes are
+/// said in Chinese from their parameters.
+fn reason_text(c: &Console, r: &GradeReason) -> String {
+    if c.tr("zh", "en") == "en" {
+        return r.text.clone();
+    }
+    let p = |k: &str| r.params.get(k).cloned().unwrap_or_default();
+    match r.code.as_str() {
+        "no_visit_days" => format!("{} 天未就诊", p("days")),
+        "visited_days_ago" => format!("{} 天前就诊", p("days")),
+        "never_visited" => "登记后从未就诊".into(),
+        "unanswered_follow_ups" => format!("{} 次随访未接通", p("count")),
+        "visits" => format!("就诊 {} 次", p("visits")),
+        "vip" => "VIP 客户".into(),
+        _ => r.text.clone(),
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 pub struct RevealForm {
     #[serde(default)]
@@ -205,7 +248,54 @@ async fn render(c: Console, id: String, reason: Option<String>, notice: Option<&
                 .await
         }
     };
-    let (related, timeline, cases) = tokio::join!(
+    let grade = {
+        let mut client = GradingServiceClient::new(c.authed(&c.gw.upstreams.patients.channel));
+        let patient = name.clone();
+        async move {
+            let grade = client
+                .get_grade(GetGradeRequest {
+                    patient: patient.clone(),
+                })
+                .await?
+                .into_inner();
+            let last = client
+                .get_grade_history(GetGradeHistoryRequest {
+                    patient,
+                    page_size: 1,
+                    ..Default::default()
+                })
+                .await?
+                .into_inner()
+                .changes
+                .into_iter()
+                .next();
+            Ok::<(Grade, Option<GradeChange>), tonic::Status>((grade, last))
+        }
+    };
+    let referrals = {
+        let client = ReferralServiceClient::new(c.authed(&c.gw.upstreams.patients.channel));
+        let patient = name.clone();
+        async move {
+            let (mut by, mut to) = (client.clone(), client);
+            let (introduced, introduced_by) = tokio::join!(
+                by.list_referrals(ListReferralsRequest {
+                    introducer: patient.clone(),
+                    page_size: 100,
+                    ..Default::default()
+                }),
+                to.list_referrals(ListReferralsRequest {
+                    referred: patient,
+                    page_size: 1,
+                    ..Default::default()
+                }),
+            );
+            Ok::<_, tonic::Status>((
+                introduced?.into_inner().referrals,
+                introduced_by?.into_inner().referrals.into_iter().next(),
+            ))
+        }
+    };
+    let (related, timeline, cases, grade, referrals) = tokio::join!(
         {
             let mut client = patients.clone();
             let parent = name.clone();
@@ -232,7 +322,9 @@ async fn render(c: Console, id: String, reason: Option<String>, notice: Option<&
                     .await
             }
         },
-        cases
+        cases,
+        grade,
+        referrals
     );
     let address = patient
         .address
@@ -278,6 +370,36 @@ async fn render(c: Console, id: String, reason: Option<String>, notice: Option<&
                         input name="reason" required maxlength="256";
                     }
                     button.secondary type="submit" { (c.tr("显示", "Reveal")) }
+                }
+            }
+        }
+        h2 { (c.tr("客户分级", "Computed grade")) }
+        @match &grade {
+            Ok((g, last)) => {
+                div.card #grade data-class=(g.customer_class) data-intent=(g.intent_grade) {
+                    p { strong { (grade_letters(&c, g)) } " "
+                        span.small { (c.tr("规则版本", "rules v")) (g.rule_version) " · " (c.ts(&g.compute_time)) } }
+                    ul #grade-reasons {
+                        @for r in &g.reasons { li data-reason=(r.code) { (reason_text(&c, r)) } }
+                    }
+                    @if let Some(change) = last {
+                        p.small #grade-change { (c.tr("最近变化", "Last change")) " " (c.ts(&change.change_time)) ": " (change.summary) }
+                    }
+                }
+            }
+            Err(status) if status.code() == tonic::Code::NotFound => { p.small #grade { (c.tr("尚未分级。", "Not graded yet.")) } }
+            Err(status) if status.code() == tonic::Code::PermissionDenied => {}
+            Err(status) => { (c.error_box(&HttpError::from(status.clone()))) }
+        }
+        @if let Ok((introduced, introduced_by)) = &referrals {
+            @if introduced_by.is_some() || !introduced.is_empty() {
+                p #referrals {
+                    @if let Some(r) = introduced_by {
+                        (c.tr("介绍人：", "Introduced by: ")) a href={ "/console/" (r.introducer) } { (r.introducer) } " "
+                    }
+                    @if !introduced.is_empty() {
+                        (c.tr("介绍了 ", "Introduced ")) span data-introduced=(introduced.len()) { (introduced.len()) } (c.tr(" 位患者", " patients"))
+                    }
                 }
             }
         }

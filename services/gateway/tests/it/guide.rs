@@ -285,6 +285,22 @@ async fn a_consultation_is_logged_for_a_patient_and_shown_on_the_timeline(backen
     assert_eq!(status, StatusCode::OK);
     let timeline = &page[page.find("id=\"timeline\"").expect("a timeline")..];
     assert!(timeline.contains("胸口疼应该挂哪个科？"), "{page}");
+
+    // The timeline changed, so the patient is graded a moment later, and the page says why: a
+    // consultation is no visit, so a lead who never came (class M).
+    let graded = hcrm_kit::testing::eventually("the grade on the patient page", || {
+        let (suite, guide, path) = (&suite, &guide, format!("/console/{}", p.name));
+        async move {
+            let (_, page, _) = suite.get(guide, &path).await;
+            page.contains("data-reason=\"never_visited\"").then_some(page)
+        }
+    })
+    .await;
+    assert!(graded.contains("data-class=\"1\""), "{graded}");
+    assert!(
+        graded.contains("登记后从未就诊") || graded.contains("never"),
+        "{graded}"
+    );
 }
 
 async fn an_overdue_service_request_is_started_and_completed_with_its_etag(backend: TestBackend) {
@@ -325,6 +341,13 @@ async fn an_overdue_service_request_is_started_and_completed_with_its_etag(backe
     assert!(total.contains("data-overdue-now=\"1\""), "{page}");
     let (_, page, _) = suite.get(&guide, "/console/guide/requests?overdue=1").await;
     assert!(page.contains(&row), "{page}");
+    // The dashboard counts it among the overdue service requests.
+    let (_, page, _) = suite.get(&guide, "/console").await;
+    assert!(
+        page.contains("data-figure=\"便民服务已超时\">1<")
+            || page.contains("data-figure=\"Service requests overdue\">1<"),
+        "{page}"
+    );
     let (_, page, _) = suite.get(&guide, "/console/guide/requests?type=home_care").await;
     assert!(page.contains("id=\"no-requests\""), "{page}");
 
