@@ -189,6 +189,7 @@ pub static PERMISSIONS: PermissionTable<Perm> = PermissionTable {
                 DirectoryRead,
                 DirectoryWrite,
                 ServiceRequestRead,
+                AppointmentRequest,
                 AppointmentConfirm,
                 SegmentRead,
                 GradeRead,
@@ -214,5 +215,29 @@ mod tests {
             .filter(|r| PERMISSIONS.grants(*r, AuditRead))
             .collect();
         assert_eq!(audit, vec![Role::Admin, Role::Auditor]);
+    }
+
+    #[test]
+    fn staff_and_service_callers_request_appointments_and_only_the_platform_answers() {
+        let request: Vec<Role> = Role::ALL
+            .into_iter()
+            .filter(|r| PERMISSIONS.grants(*r, AppointmentRequest))
+            .collect();
+        // Integration: other services (followup books the revisits its calls ask for).
+        assert_eq!(
+            request,
+            vec![
+                Role::Admin,
+                Role::Guide,
+                Role::Inspector,
+                Role::Clinician,
+                Role::Integration
+            ]
+        );
+        let confirm: Vec<Role> = Role::ALL
+            .into_iter()
+            .filter(|r| PERMISSIONS.grants(*r, AppointmentConfirm))
+            .collect();
+        assert_eq!(confirm, vec![Role::Admin, Role::Integration]);
     }
 }

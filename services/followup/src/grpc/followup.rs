@@ -2,6 +2,7 @@
 
 use super::deliveries;
 use super::{Api, request_key};
+use crate::domain::appointment;
 use crate::domain::calendar::from_date;
 use crate::domain::chronic;
 use crate::domain::template::{check_channel, is_code};
@@ -359,7 +360,7 @@ impl FollowupService for Api {
         let run = async {
             let mut v = Violations::new();
             v.request_id("request_id", &req.request_id);
-            let record = req.record.unwrap_or_default();
+            let mut record = req.record.unwrap_or_default();
             check_channel("record.channel", record.channel, true, &mut v);
             match Outcome::try_from(record.outcome) {
                 Ok(Outcome::Unspecified) => v.add("record.outcome", "is required"),
@@ -401,6 +402,13 @@ impl FollowupService for Api {
                     }
                     Some(_) => {}
                     None => v.add("record.occur_time", "is not a valid time"),
+                }
+            }
+            if let Some(wish) = record.appointment.as_mut() {
+                appointment::normalize(wish);
+                appointment::check("record.appointment", wish, self.store.today(), &mut v);
+                if record.outcome != Outcome::Reached as i32 {
+                    v.add("record.appointment", "only a reached patient asks for a booking");
                 }
             }
             v.finish()?;

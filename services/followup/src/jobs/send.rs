@@ -1,5 +1,6 @@
 //! What followup's outbox holds and how each kind is sent: reminders to staff, notices to
-//! patients (within their consent and quiet hours), alerts, and timeline entries.
+//! patients (within their consent and quiet hours), alerts, timeline entries, and appointment
+//! wishes handed to the patients service.
 
 use crate::store::Store;
 use futures::future::BoxFuture;
@@ -7,6 +8,7 @@ use hcrm_kit::ApiError;
 use hcrm_kit::notify::{Message, Notifier, Recipient};
 use hcrm_kit::outbox::{Claimed, Deadline, Outcome, Sender};
 use hcrm_kit::peers::patients::Patients;
+use hcrm_kit::time::to_timestamp;
 use hcrm_proto::followup::Task;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -45,6 +47,7 @@ impl FollowupSender {
     async fn attempt(&self, d: &Claimed, tasks: &HashMap<String, Task>) -> Outcome {
         match d.kind.as_str() {
             "patients.timeline" => self.patients.deliver_timeline(d).await,
+            "patients.appointment" => self.appointment(d).await,
             "followup.reminder" => match task_for(d, tasks) {
                 Ok(task) => self.send(&self.reminder_message(d, task)).await,
                 Err(reason) => Outcome::Skipped(reason),
@@ -61,6 +64,55 @@ impl FollowupSender {
                 };
                 self.send(&message).await
             }
+        }
+    }
+
+    /// Hands an appointment wish to the patients service (`RequestAppointment`), which books it
+    /// at the hospital's booking platform. The request id queued with it (made from the
+    /// follow-up's id) makes every retry the same request; the request's name is then written
+    /// on the record. A refusal (a bad wish, a patient who died or is gone) is not retried.
+    async fn appointment(&self, d: &Claimed) -> Outcome {
+        use crate::domain::appointment::window;
+        use hcrm_proto::patients::{AppointmentKind, AppointmentRequest};
+        let v: serde_json::Value = serde_json::from_str(&d.message).unwrap_or_default();
+        let text = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or_default().to_string();
+        let day = |k: &str| v.get(k).and_then(|x| x.as_i64()).map(|d| d as i32);
+        let kind = match text("kind").as_str() {
+            "revisit" => AppointmentKind::Revisit,
+            "expert" => AppointmentKind::Expert,
+            other => {
+                return Outcome::Failed {
+                    error: format!("unknown appointment kind {other:?}"),
+                    transient: false,
+                };
+            }
+        };
+        let (start, end) = window(
+            &self.store.cal,
+            day("earliest_day"),
+            day("latest_day"),
+            self.store.now(),
+        );
+        let request = AppointmentRequest {
+            patient: d.recipient.clone(),
+            kind: kind as i32,
+            department: text("department"),
+            doctor: text("doctor"),
+            window_start_time: start.map(to_timestamp),
+            window_end_time: end.map(to_timestamp),
+            reason: text("reason"),
+            source: text("source"),
+            ..Default::default()
+        };
+        let made = match self.patients.request_appointment(request, &text("request_id")).await {
+            Ok(made) => made,
+            Err(ApiError::NotFound { .. }) => return Outcome::Skipped("the patient no longer exists".into()),
+            Err(ApiError::FailedPrecondition(reason)) => return Outcome::Skipped(reason),
+            Err(err) => return Outcome::failed(err),
+        };
+        match self.store.set_appointment_request(&d.reference, &made.name).await {
+            Ok(()) => Outcome::Delivered,
+            Err(err) => Outcome::failed(err),
         }
     }
 

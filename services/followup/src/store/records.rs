@@ -1,7 +1,10 @@
 //! Recording a follow-up: the task closes (or waits for a retry), the score is computed from the
-//! plan's template version, the timeline entry and any complaint leave through outbox and feed.
+//! plan's template version, the timeline entry, any appointment wish and any complaint leave
+//! through outbox and feed.
 
 use super::{Store, decode, history};
+use crate::domain::appointment::kind_key;
+use crate::domain::calendar::from_date;
 use crate::domain::template::channel_name;
 use hcrm_kit::ApiError;
 use hcrm_kit::auth::Scope;
@@ -102,6 +105,7 @@ impl Store {
             _ => {}
         }
         record.recovery_score = None;
+        record.appointment_request.clear();
         if let Some(score) = template
             .as_ref()
             .and_then(|t| t.score.as_ref())
@@ -143,6 +147,12 @@ impl Store {
         record.occur_time = Some(to_timestamp(occur));
         record.create_time = Some(to_timestamp(now));
         record.attempt = attempt as i32;
+        // A wish without a department books in the task's.
+        if let Some(wish) = record.appointment.as_mut()
+            && wish.department.is_empty()
+        {
+            wish.department = department.to_lowercase();
+        }
         sqlx::query(
             "INSERT INTO follow_ups (id, task_id, plan_id, patient_id, department, recorded_by, channel, outcome, attempt, \
              occur_at, local_hour, recovery_score, complaint, body, created_at, local_day) \
@@ -257,6 +267,37 @@ impl Store {
                 },
             )
             .await?;
+        // The booking the patient asked for, to the patients service's hand-off through the
+        // outbox; the request id made from this record's id books it once however often the
+        // delivery is tried.
+        if let Some(wish) = &record.appointment {
+            let day = |d: &Option<hcrm_proto::types::Date>| d.as_ref().and_then(from_date);
+            self.outbox
+                .enqueue(
+                    &mut tx,
+                    NewDelivery {
+                        id: format!("appointment-{id}"),
+                        kind: "patients.appointment",
+                        recipient: format!("patients/{patient_id}"),
+                        department: department.clone(),
+                        reference: id.clone(),
+                        message: json!({
+                            "request_id": format!("followup-{id}"),
+                            "follow_up": name,
+                            "kind": kind_key(wish.kind),
+                            "department": wish.department,
+                            "doctor": wish.doctor,
+                            "earliest_day": day(&wish.earliest_date),
+                            "latest_day": day(&wish.latest_date),
+                            "reason": wish.reason,
+                            "source": task_name,
+                        }),
+                        not_before: now,
+                        source_at: None,
+                    },
+                )
+                .await?;
+        }
         let mut events = vec![NewEvent {
             kind: "followup.recorded",
             resource: name.clone(),
@@ -316,6 +357,30 @@ impl Store {
         tx.commit().await?;
         self.committed(true);
         Ok(record)
+    }
+
+    /// Writes on record `id` the appointment request its wish became (the outbox's send);
+    /// the same name again changes nothing.
+    pub async fn set_appointment_request(&self, id: &str, request: &str) -> Result<(), ApiError> {
+        let mut tx = self.db.begin_write().await?;
+        let sql = format!("SELECT body FROM follow_ups WHERE id = $1{}", self.for_update());
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("followUps/{id}")))?;
+        let mut record: FollowUpRecord = decode(&col::<Vec<u8>>(&row, "body")?)?;
+        if record.appointment_request == request {
+            return Ok(());
+        }
+        record.appointment_request = request.to_string();
+        sqlx::query("UPDATE follow_ups SET body = $1 WHERE id = $2")
+            .bind(record.encode_to_vec())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn get_follow_up(&self, id: &str) -> Result<FollowUpRecord, ApiError> {

@@ -15,6 +15,7 @@ pub use hcrm_kit::testing::{
 use hcrm_proto::followup::followup_service_client::FollowupServiceClient;
 use hcrm_proto::followup::template_service_client::TemplateServiceClient;
 use hcrm_proto::followup::*;
+use hcrm_proto::patients::appointment_service_client::AppointmentServiceClient;
 use hcrm_proto::patients::patient_service_client::PatientServiceClient;
 use hcrm_proto::patients::{CreatePatientRequest, Interaction, InteractionKind, Patient, RecordInteractionRequest};
 use tonic::service::interceptor::InterceptedService;
@@ -168,6 +169,11 @@ impl Suite {
 
     pub fn patients(&self) -> PatientServiceClient<Authed> {
         PatientServiceClient::new(self.authed(Role::Admin, None))
+    }
+
+    /// The patients service's appointment requests, as an admin.
+    pub fn appointments(&self) -> AppointmentServiceClient<Authed> {
+        AppointmentServiceClient::new(self.authed(Role::Admin, None))
     }
 
     /// Creates a patient who accepts SMS, and returns its id.

@@ -5,6 +5,7 @@ mod helpers;
 
 use hcrm_kit::both_backends;
 
+mod appointment;
 mod bad_input;
 mod chronic;
 mod discharge;

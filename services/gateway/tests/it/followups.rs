@@ -8,12 +8,16 @@ use hcrm_kit::auth::Role;
 use hcrm_proto::followup::followup_service_client::FollowupServiceClient;
 use hcrm_proto::followup::template_service_client::TemplateServiceClient;
 use hcrm_proto::followup::{
-    CreatePlanRequest, CreateTemplateRequest, GetTaskRequest, ListFollowUpsRequest, ListTasksRequest, Outcome, Plan,
-    ScheduleStep, Task, TaskStatus, TaskView, Template, TemplateKind,
+    AppointmentKind, CreatePlanRequest, CreateTemplateRequest, GetTaskRequest, ListFollowUpsRequest, ListTasksRequest,
+    Outcome, Plan, ScheduleStep, Task, TaskStatus, TaskView, Template, TemplateKind,
 };
+use hcrm_proto::patients::appointment_service_client::AppointmentServiceClient;
 use hcrm_proto::patients::patient_service_client::PatientServiceClient;
-use hcrm_proto::patients::{ContactPreferences, CreatePatientRequest, Patient};
-use hcrm_proto::types::ContactChannel;
+use hcrm_proto::patients::{
+    AppointmentKind as PatientAppointmentKind, ContactPreferences, CreatePatientRequest,
+    ListAppointmentRequestsRequest, Patient,
+};
+use hcrm_proto::types::{ContactChannel, Date};
 use reqwest::StatusCode;
 use reqwest::header::COOKIE;
 
@@ -23,6 +27,13 @@ crate::both_backends!(
 );
 
 const DAY: i64 = 24 * 60 * MINUTE;
+
+/// A proto date as the form writes it.
+fn date_text(d: &Option<Date>) -> String {
+    d.as_ref()
+        .map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day))
+        .unwrap_or_default()
+}
 
 async fn new_patient(suite: &Suite, name: &str, phone: &str) -> String {
     let mut patients = PatientServiceClient::new(suite.authed("setup", Role::Admin));
@@ -222,9 +233,33 @@ async fn a_call_is_recorded_from_the_worklist(backend: TestBackend) {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
     assert!(page.contains("record.score_answers"), "{page}");
 
-    let (status, page, headers) = suite
-        .post_form(&admin, &format!("{task_page}/record"), &record("2"))
+    // Booking fields typed without saying what to book are not dropped silently.
+    let mut half_booked = record("2");
+    half_booked.push(("appt_reason", "复查"));
+    let (status, page, _) = suite
+        .post_form(&admin, &format!("{task_page}/record"), &half_booked)
         .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+    assert!(page.contains("<code>appt_kind</code>"), "{page}");
+
+    // The patient asks for a revisit: it goes with the record. The days are ahead of the real
+    // clock too, which the patients service checks them against (the suite's stands in 2026-06).
+    let day = |days: i64| {
+        (chrono::Utc::now() + chrono::Duration::days(days))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let (earliest, latest) = (day(10), day(17));
+    let mut booked: Vec<(&str, &str)> = record("2");
+    booked.extend([
+        ("appt_kind", "revisit"),
+        ("appt_department", ""),
+        ("appt_doctor", ""),
+        ("appt_earliest", earliest.as_str()),
+        ("appt_latest", latest.as_str()),
+        ("appt_reason", "伤口复查"),
+    ]);
+    let (status, page, headers) = suite.post_form(&admin, &format!("{task_page}/record"), &booked).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
     assert_eq!(location(&headers), format!("{task_page}?done=recorded"));
     let done = task(&suite, &first.name).await;
@@ -255,6 +290,38 @@ async fn a_call_is_recorded_from_the_worklist(backend: TestBackend) {
         r.content
     );
     assert_eq!(r.satisfaction.len(), 1);
+    let wish = r.appointment.clone().expect("the wish is on the record");
+    assert_eq!(wish.kind, AppointmentKind::Revisit as i32);
+    assert_eq!(wish.department, "surgery", "the task's department by default");
+    assert_eq!(date_text(&wish.earliest_date), earliest);
+    assert_eq!(date_text(&wish.latest_date), latest);
+
+    // The followup service hands it to the patients service: one appointment request, from
+    // this task.
+    let appointments = AppointmentServiceClient::new(suite.authed("setup", Role::Admin));
+    let requests = hcrm_kit::testing::eventually("the appointment request", || {
+        let mut appointments = appointments.clone();
+        let patient = patient.clone();
+        async move {
+            let list = appointments
+                .list_appointment_requests(ListAppointmentRequestsRequest {
+                    patient,
+                    ..Default::default()
+                })
+                .await
+                .expect("appointment requests")
+                .into_inner()
+                .appointment_requests;
+            (!list.is_empty()).then_some(list)
+        }
+    })
+    .await;
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    let a = &requests[0];
+    assert_eq!(a.kind, PatientAppointmentKind::Revisit as i32);
+    assert_eq!(a.department, "surgery");
+    assert_eq!(a.reason, "伤口复查");
+    assert_eq!(a.source, first.name);
 
     // The page shows the record and no longer offers the form; the worklist is empty.
     let (_, page, _) = suite.get(&admin, &format!("{task_page}?done=recorded")).await;

@@ -1,14 +1,19 @@
 //! The patients service as other services see it: contact preferences before anyone is
-//! contacted, the timeline a recorded follow-up (or a complaint) is written to, and the event
-//! feed.
+//! contacted, the timeline a recorded follow-up (or a complaint) is written to, appointment
+//! requests handed to the booking platform, and the event feed.
 
 use crate::ApiError;
 use crate::auth::{Authenticator, Role};
 use crate::client::{Caller, lazy_channel};
+use crate::error::FieldViolation;
 use crate::outbox::{Claimed, Outcome};
 use crate::time::parse_hhmm;
+use hcrm_proto::patients::appointment_service_client::AppointmentServiceClient;
 use hcrm_proto::patients::patient_service_client::PatientServiceClient;
-use hcrm_proto::patients::{GetPatientRequest, Interaction, InteractionKind, RecordInteractionRequest};
+use hcrm_proto::patients::{
+    AppointmentRequest, GetPatientRequest, Interaction, InteractionKind, RecordInteractionRequest,
+    RequestAppointmentRequest,
+};
 use hcrm_proto::types::ContactChannel;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +47,7 @@ impl Contact {
 #[derive(Clone)]
 pub struct Patients {
     client: PatientServiceClient<Channel>,
+    appointments: AppointmentServiceClient<Channel>,
     caller: Caller,
 }
 
@@ -62,8 +68,10 @@ fn call_error(status: tonic::Status) -> ApiError {
 impl Patients {
     /// A client at `url` calling as `service:{service}`.
     pub fn new(service: &str, url: &str, authenticator: Arc<Authenticator>) -> anyhow::Result<Self> {
+        let channel = lazy_channel(url)?;
         Ok(Self {
-            client: PatientServiceClient::new(lazy_channel(url)?),
+            client: PatientServiceClient::new(channel.clone()),
+            appointments: AppointmentServiceClient::new(channel),
             caller: Caller::new(service, &[Role::Integration], authenticator),
         })
     }
@@ -123,6 +131,28 @@ impl Patients {
         }
     }
 
+    /// Asks the patients service for an appointment at the hospital's booking platform
+    /// (`AppointmentService.RequestAppointment`); `request_id` (1–64 printable ASCII characters)
+    /// makes a repeat return the first request, so an outbox retry books once. A refusal keeps
+    /// its code and field violations (see [`refusal`]).
+    pub async fn request_appointment(
+        &self,
+        appointment: AppointmentRequest,
+        request_id: &str,
+    ) -> Result<AppointmentRequest, ApiError> {
+        let request = self.caller.request(
+            RequestAppointmentRequest {
+                appointment_request: Some(appointment),
+                request_id: request_id.to_string(),
+            },
+            CALL_TIMEOUT,
+        )?;
+        match self.appointments.clone().request_appointment(request).await {
+            Ok(response) => Ok(response.into_inner()),
+            Err(status) => Err(refusal(status)),
+        }
+    }
+
     /// Sends a `patients.timeline` delivery: writes its message, an entry as JSON, to the
     /// timeline of the patient it is addressed to (`patients/{id}`). The message holds `kind`
     /// (an `InteractionKind` name, `INTERACTION_KIND_COMPLAINT` or `complaint`; a follow-up when
@@ -166,6 +196,43 @@ impl Patients {
     }
 }
 
+/// A patients call the service refused, with the refusal kept: its field violations for
+/// INVALID_ARGUMENT, its code for NOT_FOUND, FAILED_PRECONDITION and PERMISSION_DENIED (so an
+/// outbox sender can tell a request that will never succeed from a patients service that is
+/// down); anything else as [`call_error`].
+fn refusal(status: tonic::Status) -> ApiError {
+    use tonic_types::StatusExt;
+    let message = format!("patients service: {}", status.message());
+    match status.code() {
+        Code::InvalidArgument => {
+            let mut violations: Vec<FieldViolation> = status
+                .get_error_details()
+                .bad_request()
+                .map(|b| {
+                    b.field_violations
+                        .iter()
+                        .map(|v| FieldViolation {
+                            field: v.field.clone(),
+                            description: v.description.clone(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if violations.is_empty() {
+                violations.push(FieldViolation {
+                    field: String::new(),
+                    description: message,
+                });
+            }
+            ApiError::InvalidArgument(violations)
+        }
+        Code::NotFound => ApiError::not_found(message),
+        Code::FailedPrecondition => ApiError::FailedPrecondition(message),
+        Code::PermissionDenied => ApiError::PermissionDenied(message),
+        _ => call_error(status),
+    }
+}
+
 /// An interaction kind by its proto name (`INTERACTION_KIND_FOLLOW_UP`) or the rest of it in
 /// any case (`follow_up`, as followup's queued timeline entries say).
 fn interaction_kind(name: &str) -> Option<InteractionKind> {
@@ -191,5 +258,26 @@ mod tests {
         assert_eq!(interaction_kind("follow_up"), Some(InteractionKind::FollowUp));
         assert_eq!(interaction_kind("INTERACTION_KIND_UNSPECIFIED"), None);
         assert_eq!(interaction_kind("complaint!"), None);
+    }
+
+    #[test]
+    fn refusals_keep_their_code_and_field_violations() {
+        let status = ApiError::invalid("appointment_request.department", "must be a department code").into_status("r1");
+        match refusal(status) {
+            ApiError::InvalidArgument(v) => assert_eq!(v[0].field, "appointment_request.department"),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(matches!(
+            refusal(tonic::Status::failed_precondition("patients/p1 has died")),
+            ApiError::FailedPrecondition(_)
+        ));
+        assert!(matches!(
+            refusal(tonic::Status::unavailable("down")),
+            ApiError::Unavailable(_)
+        ));
+        assert!(matches!(
+            refusal(tonic::Status::internal("boom")),
+            ApiError::Internal(_)
+        ));
     }
 }

@@ -1,6 +1,6 @@
 //! The task page: the task, who the patient is and how they may be contacted, their earlier
 //! follow-ups, and the call recorded on one form (outcome, the template's questions and
-//! recovery-score items, guidance, satisfaction, a complaint); moving, giving away or
+//! recovery-score items, guidance, satisfaction, a revisit to book, a complaint); moving, giving away or
 //! cancelling the task with the etag it was read at.
 
 use super::{
@@ -14,9 +14,9 @@ use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Redirect, Response};
 use bytes::Bytes;
 use hcrm_proto::followup::{
-    CancelTaskRequest, Dimension, FollowUpRecord, GetPlanRequest, GetTaskRequest, GetTemplateRequest,
-    ListFollowUpsRequest, Outcome, Plan, PlanOrigin, ReassignTaskRequest, RecordFollowUpRequest, RescheduleTaskRequest,
-    Satisfaction, ScoreAnswer, Task, Template,
+    AppointmentKind, AppointmentWish, CancelTaskRequest, Dimension, FollowUpRecord, GetPlanRequest, GetTaskRequest,
+    GetTemplateRequest, ListFollowUpsRequest, Outcome, Plan, PlanOrigin, ReassignTaskRequest, RecordFollowUpRequest,
+    RescheduleTaskRequest, Satisfaction, ScoreAnswer, Task, Template,
 };
 use hcrm_proto::patients::{GetPatientRequest, Patient};
 use hcrm_proto::types::ContactChannel;
@@ -359,12 +359,95 @@ fn record_form(
                     }
                 }
             }
+            (appointment_fieldset(c, task, &e))
             label { input type="checkbox" name="complaint_raised" value="true" checked[e.get("complaint_raised") == "true"];
                 " " (c.tr("患者提出投诉（将转为投诉案件）", "The patient raised a complaint (it becomes a case)")) }
             label { (c.tr("投诉摘要", "Complaint summary")) textarea name="complaint_summary" rows="2" maxlength="1000" { (e.get("complaint_summary")) } }
             button type="submit" { (c.tr("保存随访记录", "Save the follow-up")) }
         }
     }
+}
+
+/// The kinds of booking a call may ask for, with their form keys.
+const APPOINTMENT_KINDS: [(AppointmentKind, &str); 2] = [
+    (AppointmentKind::Revisit, "revisit"),
+    (AppointmentKind::Expert, "expert"),
+];
+
+fn appointment_kind_label(c: &Console, kind: i32) -> &'static str {
+    match AppointmentKind::try_from(kind).unwrap_or_default() {
+        AppointmentKind::Unspecified => "",
+        AppointmentKind::Revisit => c.tr("复诊", "revisit"),
+        AppointmentKind::Expert => c.tr("专家门诊", "expert clinic"),
+    }
+}
+
+/// "Book a revisit": what the patient asked to have booked, sent with the record; the
+/// followup service hands it to the booking platform through the patients service.
+fn appointment_fieldset(c: &Console, task: &Task, e: &Entries) -> Markup {
+    html! {
+        fieldset #appointment {
+            legend { (c.tr("预约复诊（患者要求时填写，联系上患者时）", "Book a revisit (when the reached patient asks for one)")) }
+            div.grid {
+                label { (c.tr("预约类型", "Kind"))
+                    select name="appt_kind" {
+                        option value="" { (c.tr("不预约", "no booking")) }
+                        @for (kind, key) in APPOINTMENT_KINDS {
+                            option value=(key) selected[e.get("appt_kind") == key] { (appointment_kind_label(c, kind as i32)) }
+                        }
+                    }
+                }
+                label { (c.tr("科室代码（默认任务科室）", "Department code (default the task's)"))
+                    input name="appt_department" maxlength="64" placeholder=(task.department) value=(e.get("appt_department"));
+                }
+                label { (c.tr("医生（可不填）", "Doctor (optional)"))
+                    input name="appt_doctor" maxlength="100" placeholder="doctors/…" value=(e.get("appt_doctor"));
+                }
+                label { (c.tr("最早日期", "Earliest day")) input type="date" name="appt_earliest" value=(e.get("appt_earliest")); }
+                label { (c.tr("最晚日期", "Latest day")) input type="date" name="appt_latest" value=(e.get("appt_latest")); }
+            }
+            label { (c.tr("预约原因", "Reason")) input name="appt_reason" maxlength="500" value=(e.get("appt_reason")); }
+        }
+    }
+}
+
+/// The booking the form asks for: none without a kind (then its other fields must be empty,
+/// so nothing typed is dropped silently).
+fn appointment_of(c: &Console, e: &Entries) -> Result<Option<AppointmentWish>, HttpError> {
+    let key = e.text("appt_kind");
+    if key.is_empty() {
+        let typed = [
+            "appt_department",
+            "appt_doctor",
+            "appt_earliest",
+            "appt_latest",
+            "appt_reason",
+        ]
+        .into_iter()
+        .any(|f| !e.text(f).is_empty());
+        if typed {
+            return Err(HttpError::invalid(
+                "appt_kind",
+                c.tr(
+                    "请选择预约类型，或清空预约栏",
+                    "choose what to book, or clear the booking fields",
+                ),
+            ));
+        }
+        return Ok(None);
+    }
+    let (kind, _) = APPOINTMENT_KINDS
+        .into_iter()
+        .find(|(_, k)| *k == key)
+        .ok_or_else(|| HttpError::invalid("appt_kind", c.tr("不是可选的预约类型", "is not a kind of booking")))?;
+    Ok(Some(AppointmentWish {
+        kind: kind as i32,
+        department: e.text("appt_department"),
+        doctor: e.text("appt_doctor"),
+        earliest_date: parse_date(c, "appt_earliest", e.get("appt_earliest"))?.map(to_date),
+        latest_date: parse_date(c, "appt_latest", e.get("appt_latest"))?.map(to_date),
+        reason: e.text("appt_reason"),
+    }))
 }
 
 fn other_actions(c: &Console, task: &Task, open: Option<Action>, entries_for: &dyn Fn(Action) -> Entries) -> Markup {
@@ -433,6 +516,17 @@ fn history_table(c: &Console, records: &[FollowUpRecord]) -> Markup {
                             @for line in r.content.lines() { (line) br; }
                             @if !r.health_guidance.is_empty() { span.small { (c.tr("指导：", "Guidance: ")) (r.health_guidance) } }
                             @if !r.complaint_summary.is_empty() { br; span.small { (c.tr("投诉：", "Complaint: ")) (r.complaint_summary) } }
+                            @if let Some(w) = &r.appointment {
+                                br; span.small data-field="appointment" data-request=(r.appointment_request) {
+                                    (c.tr("预约：", "Booking: ")) (appointment_kind_label(c, w.kind)) " · " (w.department)
+                                    @if w.earliest_date.is_some() || w.latest_date.is_some() {
+                                        " · " (date_text(&w.earliest_date)) "–" (date_text(&w.latest_date))
+                                    }
+                                    " · "
+                                    @if r.appointment_request.is_empty() { (c.tr("等待预约平台受理", "waiting for the booking platform")) }
+                                    @else { (c.tr("已提交预约平台", "handed to the booking platform")) }
+                                }
+                            }
                         }
                         td { @for s in &r.satisfaction {
                             span.tag { (dimension_label(c, Dimension::try_from(s.dimension).unwrap_or_default())) " " (s.rating) }
@@ -539,6 +633,7 @@ fn record_of(c: &Console, e: &Entries) -> Result<FollowUpRecord, HttpError> {
         complaint_summary: e.text("complaint_summary"),
         occur_time,
         fix_effective,
+        appointment: appointment_of(c, e)?,
         ..Default::default()
     })
 }
