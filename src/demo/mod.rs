@@ -2,7 +2,9 @@
 //! APIs, as other integrations would, so that a newcomer's console shows meaningful figures and
 //! the benchmarks have data: departments and doctors, patients with families and a timeline,
 //! discharges with follow-up plans and recorded calls, cases in every state, a published survey
-//! with answers, mentions with a repost storm and incidents, and the console's staff accounts.
+//! with answers, mentions with a repost storm and incidents, the guide desk's directory (doctors
+//! and weekly clinics), consultations, service requests, segments and referrals, and the
+//! console's staff accounts.
 //!
 //! Every person, number and post is generated (see `names`, `ids`, `posts`); the same seed
 //! gives the same hospital, placed relative to the moment the demo runs.
@@ -13,6 +15,7 @@ mod case_workflow;
 mod cases;
 mod context;
 mod followups;
+mod guide;
 mod hospital;
 mod ids;
 mod names;
@@ -126,7 +129,7 @@ pub async fn run(settings: &Settings, args: &DemoArgs) -> anyhow::Result<()> {
     let (accounts, opinion, centre) = tokio::try_join!(
         stage("accounts", accounts::create(settings, &password)),
         stage("opinion", opinion::fill(&demo, args.patients)),
-        centre(&demo, args.patients),
+        centre(&demo, args.patients, settings.patients.booking.kind == "log"),
     )?;
     let console = format!("http://{}/", reachable(settings.gateway.http_addr));
     let seconds = started.elapsed().as_secs_f64();
@@ -146,18 +149,25 @@ struct Centre {
     followups: followups::Figures,
     cases: cases::Figures,
     surveys: surveys::Figures,
+    directory: guide::Directory,
+    desk: guide::Figures,
 }
 
-async fn centre(demo: &Demo, count: usize) -> anyhow::Result<Centre> {
+/// `book`: whether appointment requests may be made (the booking platform's notifier logs).
+async fn centre(demo: &Demo, count: usize, book: bool) -> anyhow::Result<Centre> {
     // Templates first: followup makes plans from discharges as they arrive.
     let templates = stage("templates", followups::templates(demo)).await?;
     let organisations = stage("organisations", patients::organisations(demo)).await?;
-    let people = stage("patients", patients::import(demo, count)).await?;
+    // The directory comes from the HIS too, beside the patients.
+    let (people, directory) = tokio::try_join!(
+        stage("patients", patients::import(demo, count)),
+        stage("directory", guide::directory(demo)),
+    )?;
     let timeline = timeline::generate(demo, &people);
     // Stays go in first, so followup reaches the discharges before the rest of the timeline.
     stage("discharges", timeline::import(demo, &timeline.stays)).await?;
     let order: HashMap<String, usize> = people.iter().enumerate().map(|(i, p)| (p.name.clone(), i)).collect();
-    let (relatives, _, followups, cases, surveys) = tokio::try_join!(
+    let (relatives, _, followups, cases, surveys, desk) = tokio::try_join!(
         stage("relatives", patients::relatives(demo, &people)),
         stage("timeline", timeline::import(demo, &timeline.rest)),
         stage("follow-ups", async {
@@ -166,6 +176,7 @@ async fn centre(demo: &Demo, count: usize) -> anyhow::Result<Centre> {
         }),
         stage("cases", cases::fill(demo, &people)),
         stage("surveys", surveys::fill(demo, &people)),
+        stage("guide desk", guide::desk(demo, &people, &directory, book)),
     )?;
     Ok(Centre {
         organisations,
@@ -177,6 +188,8 @@ async fn centre(demo: &Demo, count: usize) -> anyhow::Result<Centre> {
         followups,
         cases,
         surveys,
+        directory,
+        desk,
     })
 }
 
@@ -233,6 +246,32 @@ fn summary(
         opinion.stories,
         opinion.storm_mentions,
         opinion.incidents
+    );
+    let d = &c.directory;
+    out += &format!(
+        "  directory            {} departments, {} doctors ({} experts), {} weekly clinics, {} schedule exceptions\n",
+        d.departments,
+        d.doctors.len(),
+        d.doctors.iter().filter(|doc| doc.expert).count(),
+        d.patterns,
+        d.exceptions
+    );
+    let g = &c.desk;
+    out += &format!(
+        "  consultations        {} in the last 30 days ({} about patients, {} referred)\n",
+        g.consultations, g.about_patients, g.referred
+    );
+    let requests: Vec<String> = g.by_state.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    out += &format!(
+        "  service requests     {} ({}), {} overdue\n",
+        g.service_requests,
+        requests.join(", "),
+        g.overdue
+    );
+    out += &format!("  appointment requests {}\n", g.appointments);
+    out += &format!(
+        "  customers            {} segments, {} referrals\n",
+        g.segments, g.referrals
     );
     out += &format!("  console accounts     {} created\n", accounts.created.len());
     out
