@@ -1534,19 +1534,42 @@ impl Store {
                 sql.push(" AND d.expert = 1");
             }
         };
-        let mut sql = Sql::new(
+        let mut patterns_sql = Sql::new(
             "SELECT x.id, x.doctor_id, x.department, x.weekday, x.session, x.start_minute, x.end_minute, x.kind, \
              x.valid_from, x.valid_until, x.doc, d.doc AS doctor_doc, dp.display_name AS department_name \
              FROM clinic_patterns x JOIN doctors d ON d.id = x.doctor_id JOIN departments dp ON dp.code = x.department \
              WHERE x.weekday = ",
         );
-        sql.bind(Value::Int(i64::from(weekday)));
-        sql.push(" AND x.valid_from <= ").bind(Value::Int(q.day));
-        sql.push(" AND x.valid_until >= ").bind(Value::Int(q.day));
+        patterns_sql.bind(Value::Int(i64::from(weekday)));
+        patterns_sql.push(" AND x.valid_from <= ").bind(Value::Int(q.day));
+        patterns_sql.push(" AND x.valid_until >= ").bind(Value::Int(q.day));
         if q.kind != 0 {
-            sql.push(" AND x.kind = ").bind(Value::Int(i64::from(q.kind)));
+            patterns_sql.push(" AND x.kind = ").bind(Value::Int(i64::from(q.kind)));
         }
-        filters(&mut sql);
+        filters(&mut patterns_sql);
+        let extra = ScheduleExceptionKind::Extra as i32;
+        let mut extras_sql = Sql::new(
+            "SELECT x.id, x.doctor_id, x.day, x.session, x.kind, x.department, x.doc, x.created_at, \
+             d.doc AS doctor_doc, dp.display_name AS department_name \
+             FROM schedule_exceptions x JOIN doctors d ON d.id = x.doctor_id JOIN departments dp ON dp.code = x.department \
+             WHERE x.day = ",
+        );
+        extras_sql.bind(Value::Int(q.day));
+        extras_sql.push(" AND x.kind = ").bind(Value::Int(i64::from(extra)));
+        filters(&mut extras_sql);
+        // The day's leave and cancellations, all of them by one fixed statement (a day holds a
+        // few hundred at most; a statement whose text varied with the doctors found was planned
+        // anew on every call), kept below for the doctors found.
+        let removals_sql = format!("SELECT {EXCEPTION_COLUMNS} FROM schedule_exceptions WHERE day = $1 AND kind <> $2");
+        // Three independent reads at once: the call waits for the slowest, not the sum.
+        let (pattern_rows, extra_rows, removal_rows) = tokio::try_join!(
+            patterns_sql.query().fetch_all(&self.db.pool),
+            extras_sql.query().fetch_all(&self.db.pool),
+            sqlx::query(sqlx::AssertSqlSafe(removals_sql))
+                .bind(q.day)
+                .bind(i64::from(extra))
+                .fetch_all(&self.db.pool),
+        )?;
         let mut doctors: HashMap<String, Doctor> = HashMap::new();
         let mut departments: HashMap<String, String> = HashMap::new();
         let mut note = |row: &AnyRow, doctor_id: &str, department: &str| -> Result<(), ApiError> {
@@ -1561,44 +1584,25 @@ impl Store {
             Ok(())
         };
         let mut patterns = Vec::new();
-        for r in sql.query().fetch_all(&self.db.pool).await? {
-            let rule = pattern_rule(&r)?.0;
-            note(&r, &rule.doctor_id, &rule.department)?;
+        for r in &pattern_rows {
+            let rule = pattern_rule(r)?.0;
+            note(r, &rule.doctor_id, &rule.department)?;
             patterns.push(rule);
         }
-        let extra = ScheduleExceptionKind::Extra as i32;
-        let mut sql = Sql::new(
-            "SELECT x.id, x.doctor_id, x.day, x.session, x.kind, x.department, x.doc, x.created_at, \
-             d.doc AS doctor_doc, dp.display_name AS department_name \
-             FROM schedule_exceptions x JOIN doctors d ON d.id = x.doctor_id JOIN departments dp ON dp.code = x.department \
-             WHERE x.day = ",
-        );
-        sql.bind(Value::Int(q.day));
-        sql.push(" AND x.kind = ").bind(Value::Int(i64::from(extra)));
-        filters(&mut sql);
         let mut exceptions = Vec::new();
-        for r in sql.query().fetch_all(&self.db.pool).await? {
-            let e = exception_rule(&r)?;
+        for r in &extra_rows {
+            let e = exception_rule(r)?;
             if q.kind == 0 || e.clinic_kind == q.kind {
-                note(&r, &e.doctor_id, &e.department)?;
+                note(r, &e.doctor_id, &e.department)?;
                 exceptions.push(e);
             }
         }
-        // The day's leave and cancellations, all of them by one fixed statement (a day holds a
-        // few hundred at most; a statement whose text varied with the doctors found was planned
-        // anew on every call), kept for the doctors found.
         let with_patterns: HashSet<&str> = patterns.iter().map(|p| p.doctor_id.as_str()).collect();
-        let sql = format!("SELECT {EXCEPTION_COLUMNS} FROM schedule_exceptions WHERE day = $1 AND kind <> $2");
         let mut removals = Vec::new();
-        for r in sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(q.day)
-            .bind(i64::from(extra))
-            .fetch_all(&self.db.pool)
-            .await?
-        {
-            let doctor_id: String = col(&r, "doctor_id")?;
+        for r in &removal_rows {
+            let doctor_id: String = col(r, "doctor_id")?;
             if with_patterns.contains(doctor_id.as_str()) {
-                removals.push(exception_rule(&r)?);
+                removals.push(exception_rule(r)?);
             }
         }
         exceptions.extend(removals);
