@@ -22,63 +22,23 @@ use hcrm_proto::patients::directory_row::Row as DirRow;
 use hcrm_proto::patients::directory_service_client::DirectoryServiceClient;
 use hcrm_proto::patients::*;
 use hcrm_proto::types::Date;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tonic::transport::Channel;
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_client::HealthClient;
 
-const BIN: &str = env!("CARGO_BIN_EXE_hcrm");
 const SECRET: &str = "benchmark-signing-secret-0123456789abcdef";
 
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+type Server = Process;
 
 async fn start_server(data_dir: &std::path::Path, database_url: &str) -> Server {
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let started = Instant::now();
-    let child = Command::new(BIN)
-        .args(["serve", "--target", "patients", "--data-dir"])
-        .arg(data_dir)
-        .env("HCRM__SERVER__GRPC_ADDR", &addr)
-        .env("HCRM__SERVER__ADMIN_ADDR", format!("127.0.0.1:{}", free_port()))
-        .env("HCRM__GATEWAY__HTTP_ADDR", "127.0.0.1:0")
-        .env("HCRM__AUTH__HS256_SECRET", SECRET)
-        .env("HCRM__PATIENTS__DATABASE_URL", database_url)
-        .env(
-            "HCRM__TELEMETRY__LOG_LEVEL",
-            std::env::var("BENCH_SERVER_LOG_LEVEL").unwrap_or_else(|_| "warn".into()),
-        )
-        .stdout(Stdio::null())
-        .stderr(match std::env::var("BENCH_SERVER_LOG") {
-            Ok(path) => Stdio::from(std::fs::File::create(path).expect("server log file")),
-            Err(_) => Stdio::null(),
-        })
-        .spawn()
-        .expect("start hcrm");
-    let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect_lazy();
-    let mut health = HealthClient::new(channel);
-    loop {
-        if let Ok(r) = health.check(HealthCheckRequest { service: String::new() }).await
-            && r.into_inner().status == 1
-        {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "server did not start");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    Server { child, addr }
+    serve(
+        "patients",
+        data_dir,
+        SECRET,
+        &[("HCRM__PATIENTS__DATABASE_URL", database_url)],
+        false,
+    )
+    .await
 }
 
 /// (code, Chinese name, English name, what it treats in Chinese, in English).

@@ -22,27 +22,16 @@ use hcrm_proto::feedback::survey_service_client::SurveyServiceClient;
 use hcrm_proto::feedback::*;
 use hcrm_proto::patients::patient_service_client::PatientServiceClient;
 use hcrm_proto::patients::{CreatePatientRequest, Patient};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tonic::transport::Channel as GrpcChannel;
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_client::HealthClient;
 
-const BIN: &str = env!("CARGO_BIN_EXE_hcrm");
 const SECRET: &str = "benchmark-signing-secret-0123456789abcdef";
 
 struct Server {
-    child: Child,
-    addr: String,
+    // Declared first, so the process stops before its databases go.
+    process: Process,
     _dbs: Vec<TestDatabase>,
     _data: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// `hcrm serve --target all` with its own databases on `backend`; the feedback database last.
@@ -53,40 +42,14 @@ async fn start_server(backend: TestBackend) -> (Server, String) {
         dbs.push(TestDatabase::new(backend).await.unwrap());
     }
     let feedback_url = dbs[2].url.clone();
-    let addr = format!("127.0.0.1:{}", free_port());
-    let child = Command::new(BIN)
-        .args(["serve", "--target", "all", "--data-dir"])
-        .arg(data.path())
-        .env("HCRM__SERVER__GRPC_ADDR", &addr)
-        .env("HCRM__SERVER__ADMIN_ADDR", format!("127.0.0.1:{}", free_port()))
-        .env("HCRM__GATEWAY__HTTP_ADDR", "127.0.0.1:0")
-        .env("HCRM__AUTH__HS256_SECRET", SECRET)
-        .env("HCRM__PATIENTS__DATABASE_URL", &dbs[0].url)
-        .env("HCRM__FOLLOWUP__DATABASE_URL", &dbs[1].url)
-        .env("HCRM__FEEDBACK__DATABASE_URL", &feedback_url)
-        .env("HCRM__TELEMETRY__LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start hcrm");
-    let started = Instant::now();
-    let mut health = HealthClient::new(
-        GrpcChannel::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect_lazy(),
-    );
-    loop {
-        if let Ok(r) = health.check(HealthCheckRequest { service: String::new() }).await
-            && r.into_inner().status == 1
-        {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "server did not start");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let settings = [
+        ("HCRM__PATIENTS__DATABASE_URL", dbs[0].url.as_str()),
+        ("HCRM__FOLLOWUP__DATABASE_URL", dbs[1].url.as_str()),
+        ("HCRM__FEEDBACK__DATABASE_URL", feedback_url.as_str()),
+    ];
+    let process = serve("all", data.path(), SECRET, &settings, false).await;
     let server = Server {
-        child,
-        addr,
+        process,
         _dbs: dbs,
         _data: data,
     };
@@ -155,7 +118,7 @@ async fn submit_bench(backend: TestBackend, rows: &mut Vec<Row>) {
     let concurrency = env_usize("BENCH_CONCURRENCY", 16);
     let ops = env_usize("BENCH_OPS", 4_000);
     let (server, _) = start_server(backend).await;
-    let mut surveys = SurveyServiceClient::new(authed(&server.addr, Role::Admin).await);
+    let mut surveys = SurveyServiceClient::new(authed(&server.process.addr, Role::Admin).await);
     let q = surveys
         .create_questionnaire(CreateQuestionnaireRequest {
             questionnaire: Some(questionnaire()),
@@ -172,7 +135,7 @@ async fn submit_bench(backend: TestBackend, rows: &mut Vec<Row>) {
         .await
         .unwrap()
         .into_inner();
-    let patient = PatientServiceClient::new(authed(&server.addr, Role::Admin).await)
+    let patient = PatientServiceClient::new(authed(&server.process.addr, Role::Admin).await)
         .create_patient(CreatePatientRequest {
             patient: Some(Patient {
                 display_name: "基准患者".into(),
@@ -203,7 +166,7 @@ async fn submit_bench(backend: TestBackend, rows: &mut Vec<Row>) {
         tokens.push(invitation.token);
     }
     let tokens = std::sync::Arc::new(tokens);
-    let client = SurveyServiceClient::new(authed(&server.addr, Role::Integration).await);
+    let client = SurveyServiceClient::new(authed(&server.process.addr, Role::Integration).await);
     let (wall, lat) = drive(concurrency, ops, move |i| {
         let mut c = client.clone();
         let token = tokens[i].clone();
@@ -299,7 +262,7 @@ async fn monthly_bench(rows: &mut Vec<Row>) -> String {
     sqlx::query("VACUUM ANALYZE").execute(&raw).await.unwrap();
     let seeded = t.elapsed();
     raw.close().await;
-    let mut reports = ReportServiceClient::new(authed(&server.addr, Role::Inspector).await);
+    let mut reports = ReportServiceClient::new(authed(&server.process.addr, Role::Inspector).await);
     let mut lat = Vec::new();
     let t = Instant::now();
     for _ in 0..20 {

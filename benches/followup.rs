@@ -25,60 +25,21 @@ use hcrm_proto::followup::followup_service_client::FollowupServiceClient;
 use hcrm_proto::followup::*;
 use hcrm_proto::patients::CreatePatientRequest;
 use hcrm_proto::patients::patient_service_client::PatientServiceClient;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tonic::transport::Channel as GrpcChannel;
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_client::HealthClient;
 
-const BIN: &str = env!("CARGO_BIN_EXE_hcrm");
 const SECRET: &str = "benchmark-signing-secret-0123456789abcdef";
 
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+type Server = Process;
 
 async fn start_server(data_dir: &std::path::Path, patients_url: &str, followup_url: &str) -> Server {
-    let addr = format!("127.0.0.1:{}", free_port());
-    let started = Instant::now();
-    let child = Command::new(BIN)
-        .args(["serve", "--target", "all", "--data-dir"])
-        .arg(data_dir)
-        .env("HCRM__SERVER__GRPC_ADDR", &addr)
-        .env("HCRM__SERVER__ADMIN_ADDR", format!("127.0.0.1:{}", free_port()))
-        .env("HCRM__GATEWAY__HTTP_ADDR", "127.0.0.1:0")
-        .env("HCRM__AUTH__HS256_SECRET", SECRET)
-        .env("HCRM__PATIENTS__DATABASE_URL", patients_url)
-        .env("HCRM__FOLLOWUP__DATABASE_URL", followup_url)
-        .env("HCRM__TELEMETRY__LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start hcrm");
-    let channel = GrpcChannel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect_lazy();
-    let mut health = HealthClient::new(channel);
-    loop {
-        if let Ok(r) = health.check(HealthCheckRequest { service: String::new() }).await
-            && r.into_inner().status == 1
-        {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "server did not start");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    Server { child, addr }
+    let settings = [
+        ("HCRM__PATIENTS__DATABASE_URL", patients_url),
+        ("HCRM__FOLLOWUP__DATABASE_URL", followup_url),
+    ];
+    serve("all", data_dir, SECRET, &settings, false).await
 }
 
 type Authed = tonic::service::interceptor::InterceptedService<GrpcChannel, Bearer>;

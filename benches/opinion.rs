@@ -25,27 +25,17 @@ use hcrm_kit::testing::{TestBackend, TestDatabase};
 use hcrm_proto::opinion::mention_service_client::MentionServiceClient;
 use hcrm_proto::opinion::watch_service_client::WatchServiceClient;
 use hcrm_proto::opinion::*;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 use tonic::transport::Channel as GrpcChannel;
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_client::HealthClient;
 
-const BIN: &str = env!("CARGO_BIN_EXE_hcrm");
 const SECRET: &str = "benchmark-signing-secret-0123456789abcdef";
 
 struct Server {
-    child: Child,
-    addr: String,
+    // Declared first, so the process stops before its databases go.
+    process: Process,
     _db: TestDatabase,
     _data: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// `taskset -c 0 hcrm serve --target opinion` with its own database on `backend`.
@@ -53,48 +43,17 @@ async fn start_server(backend: TestBackend) -> (Server, String) {
     let data = tempfile::tempdir().unwrap();
     let db = TestDatabase::new(backend).await.unwrap();
     let url = db.url.clone();
-    let addr = format!("127.0.0.1:{}", free_port());
-    let child = Command::new("taskset")
-        .args(["-c", "0", BIN, "serve", "--target", "opinion", "--data-dir"])
-        .arg(data.path())
-        .env("HCRM__SERVER__GRPC_ADDR", &addr)
-        .env("HCRM__SERVER__ADMIN_ADDR", format!("127.0.0.1:{}", free_port()))
-        .env("HCRM__GATEWAY__HTTP_ADDR", "127.0.0.1:0")
-        .env("HCRM__AUTH__HS256_SECRET", SECRET)
-        .env("HCRM__OPINION__DATABASE_URL", &url)
-        .env("HCRM__OPINION__FEEDBACK_URL", "")
-        .env("HCRM__TELEMETRY__LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(match std::env::var("BENCH_SERVER_LOG") {
-            Ok(path) => Stdio::from(std::fs::File::create(path).expect("server log file")),
-            Err(_) => Stdio::null(),
-        })
-        .spawn()
-        .expect("start hcrm");
-    let started = Instant::now();
-    let mut health = HealthClient::new(
-        GrpcChannel::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect_lazy(),
-    );
-    loop {
-        if let Ok(r) = health.check(HealthCheckRequest { service: String::new() }).await
-            && r.into_inner().status == 1
-        {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "server did not start");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    (
-        Server {
-            child,
-            addr,
-            _db: db,
-            _data: data,
-        },
-        url,
-    )
+    let settings = [
+        ("HCRM__OPINION__DATABASE_URL", url.as_str()),
+        ("HCRM__OPINION__FEEDBACK_URL", ""),
+    ];
+    let process = serve("opinion", data.path(), SECRET, &settings, true).await;
+    let server = Server {
+        process,
+        _db: db,
+        _data: data,
+    };
+    (server, url)
 }
 
 type Authed = tonic::service::interceptor::InterceptedService<GrpcChannel, Bearer>;
@@ -232,14 +191,14 @@ async fn watch_list(addr: &str) {
 /// IngestMentions over `streams` concurrent streams of 500-post messages.
 async fn ingest_bench(backend: TestBackend, corpus: &[PushedMention], rows: &mut Vec<Row>) {
     let (server, url) = start_server(backend).await;
-    watch_list(&server.addr).await;
+    watch_list(&server.process.addr).await;
     let streams = env_usize("BENCH_OPINION_STREAMS", 4);
     let chunk = corpus.len().div_ceil(streams);
-    let cpu_before = cpu_seconds(server.child.id());
+    let cpu_before = cpu_seconds(server.process.child.id());
     let started = Instant::now();
     let mut handles = Vec::new();
     for part in corpus.chunks(chunk) {
-        let client = MentionServiceClient::new(authed(&server.addr, Role::Integration).await);
+        let client = MentionServiceClient::new(authed(&server.process.addr, Role::Integration).await);
         let messages: Vec<IngestMentionsRequest> = part
             .chunks(500)
             .map(|m| IngestMentionsRequest { mentions: m.to_vec() })
@@ -267,7 +226,7 @@ async fn ingest_bench(backend: TestBackend, corpus: &[PushedMention], rows: &mut
         total.grouped += r.grouped;
     }
     let wall = started.elapsed();
-    let cpu = cpu_seconds(server.child.id()) - cpu_before;
+    let cpu = cpu_seconds(server.process.child.id()) - cpu_before;
     let n = corpus.len() as f64;
     rows.push(Row {
         backend: label(backend),
@@ -286,7 +245,7 @@ async fn ingest_bench(backend: TestBackend, corpus: &[PushedMention], rows: &mut
             total.grouped
         ),
     });
-    analyze_bench(backend, &server.addr, rows).await;
+    analyze_bench(backend, &server.process.addr, rows).await;
     drop(server);
     let concurrency = env_usize("BENCH_CONCURRENCY", 16);
     let ops = env_usize("BENCH_OPS", 4_000);

@@ -22,63 +22,21 @@ use hcrm_kit::testing::{TestBackend, TestDatabase};
 use hcrm_proto::patients::grading_service_client::GradingServiceClient;
 use hcrm_proto::patients::segment_service_client::SegmentServiceClient;
 use hcrm_proto::patients::*;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_client::HealthClient;
 
-const BIN: &str = env!("CARGO_BIN_EXE_hcrm");
 const SECRET: &str = "benchmark-signing-secret-0123456789abcdef";
 const DAY_US: i64 = 24 * 3600 * 1_000_000;
 
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+type Server = Process;
 
 async fn start_server(data_dir: &std::path::Path, database_url: &str) -> Server {
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let started = Instant::now();
-    let child = Command::new(BIN)
-        .args(["serve", "--target", "patients", "--data-dir"])
-        .arg(data_dir)
-        .env("HCRM__SERVER__GRPC_ADDR", &addr)
-        .env("HCRM__SERVER__ADMIN_ADDR", format!("127.0.0.1:{}", free_port()))
-        .env("HCRM__SERVER__REQUEST_TIMEOUT_SECS", "1800")
-        .env("HCRM__AUTH__HS256_SECRET", SECRET)
-        .env("HCRM__PATIENTS__DATABASE_URL", database_url)
-        .env(
-            "HCRM__TELEMETRY__LOG_LEVEL",
-            std::env::var("BENCH_SERVER_LOG_LEVEL").unwrap_or_else(|_| "warn".into()),
-        )
-        .stdout(Stdio::null())
-        .stderr(match std::env::var("BENCH_SERVER_LOG") {
-            Ok(path) => Stdio::from(std::fs::File::create(path).expect("server log file")),
-            Err(_) => Stdio::null(),
-        })
-        .spawn()
-        .expect("start hcrm");
-    let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect_lazy();
-    let mut health = HealthClient::new(channel);
-    loop {
-        if let Ok(r) = health.check(HealthCheckRequest { service: String::new() }).await
-            && r.into_inner().status == 1
-        {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "server did not start");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    Server { child, addr }
+    // RecomputeGrades over a million patients answers after minutes.
+    let settings = [
+        ("HCRM__PATIENTS__DATABASE_URL", database_url),
+        ("HCRM__SERVER__REQUEST_TIMEOUT_SECS", "1800"),
+    ];
+    serve("patients", data_dir, SECRET, &settings, false).await
 }
 
 /// `CASE (expr) WHEN 0 THEN 'a' WHEN 1 THEN 'b' … END`: picks a value on both dialects.

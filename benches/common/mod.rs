@@ -1,5 +1,6 @@
-//! What the benchmark programs share: the load driver, the summary rows, the ceilings measured
-//! in the same run (a bare tonic unary RPC, a raw single-row INSERT), and the table printer.
+//! What the benchmark programs share: the server process they start, the load driver, the
+//! summary rows, the ceilings measured in the same run (a bare tonic unary RPC, a raw single-row
+//! INSERT), and the table printer.
 
 #![allow(dead_code)]
 
@@ -75,6 +76,79 @@ where
         all.extend(w.await.unwrap());
     }
     (start.elapsed(), all)
+}
+
+/// A release `hcrm serve` a benchmark runs as its own process; killed when dropped.
+pub struct Process {
+    pub child: std::process::Child,
+    /// Its gRPC address.
+    pub addr: String,
+    /// From spawning to SERVING.
+    pub startup: Duration,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `hcrm serve --target {target}` on free ports with `settings` (`HCRM__…` pairs, after
+/// the defaults, so they win) and waits until it answers SERVING. The server logs at
+/// `BENCH_SERVER_LOG_LEVEL` (warn) into the file `BENCH_SERVER_LOG`, or nowhere. `one_cpu` pins
+/// it to the first core (taskset), leaving the other to the clients.
+pub async fn serve(
+    target: &str,
+    data_dir: &std::path::Path,
+    secret: &str,
+    settings: &[(&str, &str)],
+    one_cpu: bool,
+) -> Process {
+    use std::process::{Command, Stdio};
+    const BIN: &str = env!("CARGO_BIN_EXE_hcrm");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let started = Instant::now();
+    let mut command = if one_cpu {
+        let mut c = Command::new("taskset");
+        c.args(["-c", "0", BIN]);
+        c
+    } else {
+        Command::new(BIN)
+    };
+    command
+        .args(["serve", "--target", target, "--data-dir"])
+        .arg(data_dir)
+        .env("HCRM__SERVER__GRPC_ADDR", &addr)
+        .env("HCRM__SERVER__ADMIN_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("HCRM__GATEWAY__HTTP_ADDR", "127.0.0.1:0")
+        .env("HCRM__AUTH__HS256_SECRET", secret)
+        .env(
+            "HCRM__TELEMETRY__LOG_LEVEL",
+            std::env::var("BENCH_SERVER_LOG_LEVEL").unwrap_or_else(|_| "warn".into()),
+        )
+        .envs(settings.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(match std::env::var("BENCH_SERVER_LOG") {
+            Ok(path) => Stdio::from(std::fs::File::create(path).expect("server log file")),
+            Err(_) => Stdio::null(),
+        });
+    let child = command.spawn().expect("start hcrm");
+    let mut health = HealthClient::new(Channel::from_shared(format!("http://{addr}")).unwrap().connect_lazy());
+    loop {
+        if let Ok(r) = health.check(HealthCheckRequest { service: String::new() }).await
+            && r.into_inner().status == 1
+        {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "server did not start");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Process {
+        child,
+        addr,
+        startup: started.elapsed(),
+    }
 }
 
 pub fn free_port() -> u16 {

@@ -68,55 +68,7 @@ pub struct Service {
 
 impl Service {
     pub async fn start(backend: TestBackend) -> Service {
-        captured_logs();
-        let db = TestDatabase::new(backend).await.expect("test database");
-        let data_dir = tempfile::tempdir().unwrap();
-        let data = DataConfig {
-            dir: data_dir.path().to_path_buf(),
-            max_connections: 8,
-            acquire_timeout_secs: 10,
-        };
-        let security = SecurityConfig {
-            data_keys: Some(Secret::new(format!("k1:{}", base64_key(7)))),
-            active_key_id: None,
-            index_key: Some(Secret::new(base64_key(9))),
-        };
-        let server = ServerConfig::default();
-        let auth = Arc::new(Authenticator::hs256(SECRET));
-        let cfg = hcrm_patients::Config {
-            database_url: Some(Secret::new(db.url.clone())),
-            ..Default::default()
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (shutdown, stopping) = hcrm_kit::server::shutdown_channel();
-        let deps = hcrm_patients::Deps {
-            authenticator: auth,
-            data,
-            security,
-            server: server.clone(),
-            stopping,
-            clock: hcrm_kit::clock::Clock::system(),
-            self_addr: listener.local_addr().unwrap(),
-        };
-        let built = hcrm_patients::build(&cfg, deps).await.expect("build patients");
-        let handle = hcrm_kit::server::start(
-            vec![built],
-            hcrm_kit::server::Listeners::grpc(listener),
-            &server,
-            shutdown,
-        )
-        .await
-        .expect("start");
-        let channel = Channel::from_shared(format!("http://{}", handle.grpc_addr))
-            .unwrap()
-            .connect_lazy();
-        Service {
-            db,
-            _data_dir: data_dir,
-            auth: Authenticator::hs256(SECRET),
-            channel,
-            handle: Some(handle),
-        }
+        Service::start_with(backend, |_| {}).await
     }
 
     pub fn token(&self, role: Role, department: Option<&str>) -> String {
