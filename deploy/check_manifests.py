@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Asserts what every HCRM Deployment must have in a rendered overlay: startup, readiness and
 liveness probes, CPU and memory requests and limits, a locked-down security context, a preStop
-delay, a PodDisruptionBudget and at least one NetworkPolicy selecting its pods.
+delay, a PodDisruptionBudget and at least one NetworkPolicy selecting its pods. And every peer the
+ConfigMap names as `dns:///name:port` is a headless Service with that port, selecting a
+Deployment's pods (client-side balancing needs the pods' own addresses).
 
 Usage: check_manifests.py rendered.yaml [more.yaml ...]
 """
 
+import re
 import sys
 
 import yaml
@@ -53,6 +56,33 @@ def problems_of(docs):
             found.append(f"{name}: no PodDisruptionBudget selects its pods")
         if not any(selects(p["spec"].get("podSelector"), labels) for p in policies):
             found.append(f"{name}: no NetworkPolicy selects its pods")
+    found.extend(peer_problems(docs, deployments))
+    return found
+
+
+def peer_problems(docs, deployments):
+    services = {d["metadata"]["name"]: d for d in docs if d.get("kind") == "Service"}
+    found = []
+    for config in (d for d in docs if d.get("kind") == "ConfigMap"):
+        for key, value in (config.get("data") or {}).items():
+            m = re.fullmatch(r"dns:///([a-z0-9.-]+):(\d+)", str(value))
+            if not m:
+                continue
+            name, port = m.group(1).split(".")[0], int(m.group(2))
+            svc = services.get(name)
+            if svc is None:
+                found.append(f"{key}: no Service {name}")
+                continue
+            spec = svc["spec"]
+            if spec.get("clusterIP") != "None":
+                found.append(f"{key}: Service {name} is not headless (clusterIP: None)")
+            if not any(p.get("port") == port for p in spec.get("ports", [])):
+                found.append(f"{key}: Service {name} has no port {port}")
+            selector = {"matchLabels": spec.get("selector") or {}}
+            if not spec.get("selector") or not any(
+                selects(selector, d["spec"]["template"]["metadata"].get("labels", {})) for d in deployments
+            ):
+                found.append(f"{key}: Service {name} selects no Deployment's pods")
     return found
 
 

@@ -1,6 +1,7 @@
 //! The settings of the whole process: the kit's sections plus one section per service.
 
 use hcrm_kit::config::{AuthConfig, DataConfig, SecurityConfig, ServerConfig, TelemetryConfig};
+use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -56,6 +57,24 @@ impl Settings {
         .flatten()
         {
             hcrm_kit::db::Backend::of_url(url.expose())?;
+        }
+        let peers = [
+            ("followup.patients_url", &self.followup.patients_url),
+            ("followup.feedback_url", &self.followup.feedback_url),
+            ("feedback.patients_url", &self.feedback.patients_url),
+            ("feedback.followup_url", &self.feedback.followup_url),
+            ("feedback.opinion_url", &self.feedback.opinion_url),
+            ("opinion.patients_url", &self.opinion.patients_url),
+            ("opinion.feedback_url", &self.opinion.feedback_url),
+            ("gateway.patients_url", &self.gateway.patients_url),
+            ("gateway.followup_url", &self.gateway.followup_url),
+            ("gateway.feedback_url", &self.gateway.feedback_url),
+            ("gateway.opinion_url", &self.gateway.opinion_url),
+        ];
+        for (key, url) in peers {
+            if let Some(url) = url.as_deref().filter(|u| !u.is_empty()) {
+                hcrm_kit::client::check_peer_url(url).context(key)?;
+            }
         }
         self.patients.check()?;
         self.followup.check()?;

@@ -189,7 +189,8 @@ async fn split_topology_runs_the_flows_and_survives_faults() {
 
     let (patients_port, followup_port, feedback_port, opinion_port) =
         (free_port(), free_port(), free_port(), free_port());
-    let url = |port: u16| format!("http://127.0.0.1:{port}");
+    // Peers named as the manifests name them: `dns:///` over a name (there a headless Service).
+    let url = |port: u16| format!("dns:///localhost:{port}");
     let mut patients = Pod::start_on("patients", &env, &[], patients_port);
     let patients_channel = patients.serving().await;
     let to_peers = [

@@ -10,7 +10,7 @@ use tonic::transport::Channel;
 pub struct Upstream {
     /// `patients`, `followup`, …
     pub name: &'static str,
-    /// Its gRPC address (`http://host:port`).
+    /// Its address as an HTTP base URL (`http://host:port`), for grpc-web forwarding.
     pub url: String,
     pub channel: Channel,
 }
@@ -31,7 +31,7 @@ impl Upstreams {
                 name,
                 channel: hcrm_kit::client::lazy_channel(&url)
                     .map_err(|e| anyhow::anyhow!("gateway.{name}_url {url:?}: {e}"))?,
-                url,
+                url: hcrm_kit::client::http_base(&url),
             })
         };
         Ok(Self {
