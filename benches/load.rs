@@ -4,19 +4,25 @@
 //! and the gateway each its own release `hcrm serve` process on its own port, one PostgreSQL,
 //! configured by environment variables only — under a mixed workload on loopback:
 //!
-//! 1. **Sustainable**: `BENCH_CONCURRENCY` (16) clients back to back for `BENCH_LOAD_SECS` (60)
+//! 1. **Sustainable**: `BENCH_CONCURRENCY` (8) clients back to back for `BENCH_LOAD_SECS` (60)
 //!    seconds; ops/s, p50/p99 and errors.
 //! 2. **Overload**: an open loop at 5× the rate phase 1 sustained, for the same time; each call
-//!    has a 2 s deadline. The excess must be shed fast with RESOURCE_EXHAUSTED/UNAVAILABLE while
-//!    the calls that are accepted keep their latency.
+//!    has a 2 s deadline. The excess must be shed fast with UNAVAILABLE while the calls that are
+//!    accepted keep their latency.
 //!
-//! Each process's resident memory is read at the half and at the end of each phase. The
-//! workload: 30% GetPatient, 10% GetPatient as REST/JSON through the gateway, 10%
+//! The servers and PostgreSQL are pinned to the first half of the cores and this generator to
+//! the rest (`BENCH_PIN=0` to share them all), so the generator's own work — five times the
+//! calls in phase 2 — does not take CPU from the servers, as separate machines would not. Each
+//! service gets `BENCH_CONNECTIONS` (4) HTTP/2 connections, as several client pods would hold.
+//! Per phase: each process's resident memory at the half and at the end, and the cores each
+//! process (PostgreSQL's all together) used.
+//!
+//! The workload: 30% GetPatient, 10% GetPatient as REST/JSON through the gateway, 10%
 //! SearchPatients, 15% CreatePatient, 15% CreateCase, 10% ListCases, 5% ListTasks (overdue), 5%
-//! AnalyzeText (opinion's sentiment analysis of a short review). The processes run with `server.concurrency_limit` =
-//! `BENCH_LOAD_LIMIT` (16): twice the 8 database connections of a pod, the operating point that
-//! keeps accepted calls near their unloaded latency (64 let 8× the pool queue inside and tripled
-//! the p99 of accepted calls under overload).
+//! AnalyzeText (opinion's sentiment analysis of a short review). The processes run with
+//! `server.concurrency_limit` = `BENCH_LOAD_LIMIT` (4): five servers and PostgreSQL share one
+//! core here, and the calls they can usefully run at once are few; 16 let accepted calls queue
+//! for the CPU and nearly tripled their p99 under overload (docs/benchmarks.md).
 
 mod common;
 
@@ -109,12 +115,13 @@ fn authed(channel: &GrpcChannel) -> Authed {
     tonic::service::interceptor::InterceptedService::new(channel.clone(), Bearer::new(&token).unwrap())
 }
 
+/// Each service's clients: one per connection, as several client pods would hold.
 #[derive(Clone)]
 struct Clients {
-    patients: PatientServiceClient<Authed>,
-    followup: FollowupServiceClient<Authed>,
-    cases: CaseServiceClient<Authed>,
-    mentions: MentionServiceClient<Authed>,
+    patients: Vec<PatientServiceClient<Authed>>,
+    followup: Vec<FollowupServiceClient<Authed>>,
+    cases: Vec<CaseServiceClient<Authed>>,
+    mentions: Vec<MentionServiceClient<Authed>>,
     /// REST/JSON through the gateway: the client, `http://host:port` and a bearer token.
     http: reqwest::Client,
     gateway: String,
@@ -163,10 +170,11 @@ impl Clients {
             r
         }
         let patient = &self.patient_names[i % self.patient_names.len()];
+        // `i % 20` picks the call; the connection is picked by the rest.
+        let c = (i / 20) % self.patients.len();
         let result: Result<(), tonic::Status> = match i % 20 {
             6..8 => self.rest_get_patient(patient, deadline).await,
-            19 => self
-                .mentions
+            19 => self.mentions[c]
                 .clone()
                 .analyze_text(req(
                     AnalyzeTextRequest {
@@ -176,8 +184,7 @@ impl Clients {
                 ))
                 .await
                 .map(drop),
-            0..6 => self
-                .patients
+            0..6 => self.patients[c]
                 .clone()
                 .get_patient(req(
                     GetPatientRequest {
@@ -188,8 +195,7 @@ impl Clients {
                 ))
                 .await
                 .map(drop),
-            8..10 => self
-                .patients
+            8..10 => self.patients[c]
                 .clone()
                 .search_patients(req(
                     SearchPatientsRequest {
@@ -200,8 +206,7 @@ impl Clients {
                 ))
                 .await
                 .map(drop),
-            10..13 => self
-                .patients
+            10..13 => self.patients[c]
                 .clone()
                 .create_patient(req(
                     CreatePatientRequest {
@@ -216,8 +221,7 @@ impl Clients {
                 ))
                 .await
                 .map(drop),
-            13..16 => self
-                .cases
+            13..16 => self.cases[c]
                 .clone()
                 .create_case(req(
                     CreateCaseRequest {
@@ -236,8 +240,7 @@ impl Clients {
                 ))
                 .await
                 .map(drop),
-            16..18 => self
-                .cases
+            16..18 => self.cases[c]
                 .clone()
                 .list_cases(req(
                     ListCasesRequest {
@@ -249,8 +252,7 @@ impl Clients {
                 ))
                 .await
                 .map(drop),
-            18 => self
-                .followup
+            18 => self.followup[c]
                 .clone()
                 .list_tasks(req(
                     ListTasksRequest {
@@ -276,6 +278,8 @@ impl Clients {
 #[derive(Default)]
 struct Tally {
     ok: Vec<Duration>,
+    /// How late the generator sent each call of the open loop (its own lag, not the servers').
+    lag: Vec<Duration>,
     shed: Vec<Duration>,
     failed: Vec<Code>,
     /// One message per code, to say what the errors were.
@@ -295,12 +299,63 @@ fn memory(pods: &[Pod]) -> Vec<f64> {
     pods.iter().map(|p| rss_mb(p.child.id())).collect()
 }
 
+/// CPU seconds a process has used (with its reaped children's).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the parenthesised command name start at the 3rd (state); utime, stime,
+    // cutime and cstime are the 14th to 17th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<f64> = rest.split_whitespace().map(|f| f.parse().unwrap_or(0.0)).collect();
+    // Linux reports these in USER_HZ, 100 a second on every architecture it supports.
+    fields.get(11..15).map(|t| t.iter().sum::<f64>() / 100.0).unwrap_or(0.0)
+}
+
+/// Every PostgreSQL process's pid (the throwaway servers are the only ones here).
+fn postgres_pids() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "postgres"))
+        .collect()
+}
+
+/// CPU seconds so far: each pod, PostgreSQL (all its processes), and this load generator.
+fn cpu(pods: &[Pod]) -> Vec<f64> {
+    let mut v: Vec<f64> = pods.iter().map(|p| cpu_seconds(p.child.id())).collect();
+    v.push(postgres_pids().into_iter().map(cpu_seconds).sum());
+    v.push(cpu_seconds(std::process::id()));
+    v
+}
+
+/// Pins a process, all its threads, to `cores` (a `taskset` list such as `0` or `1-3`); threads
+/// and processes it starts later inherit it.
+fn pin(pid: u32, cores: &str) {
+    let ok = Command::new("taskset")
+        .args(["-a", "-p", "-c", cores, &pid.to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "taskset could not pin {pid} to {cores}");
+}
+
 struct Phase {
     name: String,
     wall: Duration,
     tally: Tally,
     half: Vec<f64>,
     end: Vec<f64>,
+    /// Cores used over the phase: each pod, PostgreSQL, the generator.
+    cores: Vec<f64>,
+}
+
+fn cores_used(before: &[f64], after: &[f64], wall: Duration) -> Vec<f64> {
+    before
+        .iter()
+        .zip(after)
+        .map(|(b, a)| (a - b) / wall.as_secs_f64())
+        .collect()
 }
 
 /// Closed loop: `clients` back to back for `secs`.
@@ -308,6 +363,7 @@ async fn sustained(clients: &Clients, concurrency: usize, secs: u64, pods: &[Pod
     let tally = Arc::new(Mutex::new(Tally::default()));
     let next = Arc::new(AtomicUsize::new(0));
     let stop_at = Instant::now() + Duration::from_secs(secs);
+    let cpu_before = cpu(pods);
     let start = Instant::now();
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
@@ -336,19 +392,23 @@ async fn sustained(clients: &Clients, concurrency: usize, secs: u64, pods: &[Pod
         w.await.unwrap();
     }
     let end = memory(pods);
+    let wall = start.elapsed();
+    let cores = cores_used(&cpu_before, &cpu(pods), wall);
     let tally = std::mem::take(&mut *tally.lock().unwrap());
     Phase {
         name: format!("sustained: {concurrency} clients back to back"),
-        wall: start.elapsed(),
+        wall,
         tally,
         half,
         end,
+        cores,
     }
 }
 
 /// Open loop: `rate` calls a second for `secs`, each with a 2 s deadline.
 async fn open_loop(clients: &Clients, rate: f64, secs: u64, pods: &[Pod]) -> Phase {
     let tally = Arc::new(Mutex::new(Tally::default()));
+    let cpu_before = cpu(pods);
     let start = Instant::now();
     let total = (rate * secs as f64) as usize;
     let mut handles = Vec::with_capacity(total);
@@ -364,6 +424,7 @@ async fn open_loop(clients: &Clients, rate: f64, secs: u64, pods: &[Pod]) -> Pha
             let t = Instant::now();
             let end = clients.call(1_000_000 + i, Some(Duration::from_secs(2))).await;
             let mut tally = tally.lock().unwrap();
+            tally.lag.push(t.saturating_duration_since(due));
             match end {
                 End::Ok => tally.ok.push(t.elapsed()),
                 End::Shed => tally.shed.push(t.elapsed()),
@@ -375,6 +436,8 @@ async fn open_loop(clients: &Clients, rate: f64, secs: u64, pods: &[Pod]) -> Pha
         }));
     }
     let end = memory(pods);
+    // CPU over the sending period; ok/s over the whole phase, the calls' last replies included.
+    let cores = cores_used(&cpu_before, &cpu(pods), start.elapsed());
     for h in handles {
         h.await.unwrap();
     }
@@ -385,6 +448,7 @@ async fn open_loop(clients: &Clients, rate: f64, secs: u64, pods: &[Pod]) -> Pha
         tally,
         half,
         end,
+        cores,
     }
 }
 
@@ -396,9 +460,18 @@ fn main() {
         .unwrap();
     // SAFETY: set before any other thread of this process reads the environment.
     unsafe { std::env::set_var("HCRM_TEST_PG_DURABLE", "1") };
-    let concurrency = env_usize("BENCH_CONCURRENCY", 16);
+    let concurrency = env_usize("BENCH_CONCURRENCY", 8);
     let secs = env_usize("BENCH_LOAD_SECS", 60) as u64;
-    let limit = env_usize("BENCH_LOAD_LIMIT", 16);
+    let limit = env_usize("BENCH_LOAD_LIMIT", 4);
+    let connections = env_usize("BENCH_CONNECTIONS", 4).max(1);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Servers and PostgreSQL on the first half of the cores, the generator on the rest: what
+    // separate machines would give, so the generator's work does not slow the servers.
+    let split = (env_usize("BENCH_PIN", 1) == 1 && cores >= 2).then(|| {
+        let half = cores / 2;
+        let list = |a: usize, b: usize| if a == b { a.to_string() } else { format!("{a}-{b}") };
+        (list(0, half - 1), list(half, cores - 1))
+    });
     runtime.block_on(async {
         let mut dbs = Vec::new();
         for _ in 0..5 {
@@ -463,6 +536,18 @@ fn main() {
             serving(&pods[3].addr).await,
             serving(&pods[4].addr).await,
         ];
+        if let Some((servers, generator)) = &split {
+            for pid in pods.iter().map(|p| p.child.id()).chain(postgres_pids()) {
+                pin(pid, servers);
+            }
+            pin(std::process::id(), generator);
+        }
+        // Separate connections (each `connect_lazy` channel is one HTTP/2 connection).
+        let pool = |addr: &str| -> Vec<Authed> {
+            (0..connections)
+                .map(|_| authed(&GrpcChannel::from_shared(format!("http://{addr}")).unwrap().connect_lazy()))
+                .collect()
+        };
         let idle = memory(&pods);
         let mut patients = PatientServiceClient::new(authed(&channels[0]));
         let mut names = Vec::new();
@@ -482,10 +567,10 @@ fn main() {
             names.push(p.name);
         }
         let clients = Clients {
-            patients: PatientServiceClient::new(authed(&channels[0])),
-            followup: FollowupServiceClient::new(authed(&channels[1])),
-            cases: CaseServiceClient::new(authed(&channels[2])),
-            mentions: MentionServiceClient::new(authed(&channels[3])),
+            patients: pool(&pods[0].addr).into_iter().map(PatientServiceClient::new).collect(),
+            followup: pool(&pods[1].addr).into_iter().map(FollowupServiceClient::new).collect(),
+            cases: pool(&pods[2].addr).into_iter().map(CaseServiceClient::new).collect(),
+            mentions: pool(&pods[3].addr).into_iter().map(MentionServiceClient::new).collect(),
             http: reqwest::Client::builder().no_proxy().build().unwrap(),
             gateway: format!("http://127.0.0.1:{http_port}"),
             token: Authenticator::hs256(SECRET)
@@ -499,26 +584,33 @@ fn main() {
 
         println!(
             "\nsplit topology: patients, followup, feedback, opinion, gateway as 5 processes on one \
-             PostgreSQL; server.concurrency_limit = {limit}; {secs} s per phase"
+             PostgreSQL; server.concurrency_limit = {limit}; {secs} s per phase; {connections} \
+             connections per service; {}",
+            match &split {
+                Some((servers, generator)) => format!("servers and PostgreSQL on cores {servers}, generator on {generator}"),
+                None => format!("all processes share the {cores} cores"),
+            }
         );
         println!(
-            "\n| phase | ok/s | p50 ms | p99 ms | shed | shed p99 ms | other errors | memory at {}s → {}s (MB: patients, followup, feedback, opinion, gateway) |",
+            "\n| phase | ok/s | p50 ms | p99 ms | shed | shed p50 / p99 ms | other errors | generator lag p99 ms | memory at {}s → {}s (MB: patients, followup, feedback, opinion, gateway) |",
             secs / 2,
             secs
         );
-        println!("|---|---:|---:|---:|---:|---:|---:|---|");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---|");
+        let mut cpu_rows = Vec::new();
         let mut examples = std::collections::BTreeMap::new();
         for mut p in [first, second] {
             examples.append(&mut p.tally.examples);
             let ok = p.tally.ok.len() as f64 / p.wall.as_secs_f64();
             let (p50, p99) = (pick(&mut p.tally.ok, 0.5), pick(&mut p.tally.ok, 0.99));
-            let shed_p99 = pick(&mut p.tally.shed, 0.99);
+            let (shed_p50, shed_p99) = (pick(&mut p.tally.shed, 0.5), pick(&mut p.tally.shed, 0.99));
+            let lag_p99 = pick(&mut p.tally.lag, 0.99);
             let mut codes: Vec<String> = p.tally.failed.iter().map(|c| format!("{c:?}")).collect();
             codes.sort();
             codes.dedup();
             let mem = |v: &[f64]| v.iter().map(|m| format!("{m:.1}")).collect::<Vec<_>>().join(" / ");
             println!(
-                "| {} | {ok:.0} | {p50:.1} | {p99:.1} | {} | {shed_p99:.1} | {} {} | {} → {} |",
+                "| {} | {ok:.0} | {p50:.1} | {p99:.1} | {} | {shed_p50:.1} / {shed_p99:.1} | {} {} | {lag_p99:.1} | {} → {} |",
                 p.name,
                 p.tally.shed.len(),
                 p.tally.failed.len(),
@@ -526,6 +618,17 @@ fn main() {
                 mem(&p.half),
                 mem(&p.end),
             );
+            cpu_rows.push(format!(
+                "| {} | {} | {:.2} |",
+                p.name,
+                p.cores.iter().map(|c| format!("{c:.2}")).collect::<Vec<_>>().join(" | "),
+                p.cores.iter().sum::<f64>()
+            ));
+        }
+        println!("\n| phase | cores used: patients | followup | feedback | opinion | gateway | PostgreSQL | generator | total |");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for row in cpu_rows {
+            println!("{row}");
         }
         for (code, message) in &examples {
             println!("- {code}: e.g. {message}");

@@ -1,7 +1,7 @@
 //! The settings of the whole process: the kit's sections plus one section per service.
 
-use hcrm_kit::config::{AuthConfig, DataConfig, SecurityConfig, ServerConfig, TelemetryConfig};
 use anyhow::Context as _;
+use hcrm_kit::config::{AuthConfig, DataConfig, SecurityConfig, ServerConfig, TelemetryConfig};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 

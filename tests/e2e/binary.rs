@@ -404,6 +404,22 @@ fn cli_lists_targets_and_checks_configuration() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!dir.path().join("keys").exists(), "config check generated keys");
+    // A peer named without its port is caught before any pod starts, with the key named.
+    let out = Command::new(BIN)
+        .args(["config", "check", "--data-dir"])
+        .arg(dir.path())
+        .env("HCRM__GATEWAY__FEEDBACK_URL", "dns:///hcrm-feedback-peers")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a peer without a port is an error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("gateway.feedback_url"));
+    let out = Command::new(BIN)
+        .args(["config", "check", "--data-dir"])
+        .arg(dir.path())
+        .env("HCRM__GATEWAY__FEEDBACK_URL", "dns:///hcrm-feedback-peers:50051")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = Command::new(BIN)
         .args(["config", "check", "--config"])
         .arg(dir.path().join("missing.toml"))

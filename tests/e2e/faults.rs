@@ -295,3 +295,115 @@ async fn sigterm_under_load_drains() {
     );
     drop(server);
 }
+
+/// Calls beyond `server.concurrency_limit` are refused at once with UNAVAILABLE (what clients
+/// retry elsewhere), nothing of them is written, and the metrics count them as UNAVAILABLE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn excess_calls_are_shed_and_counted() {
+    let data = tempfile::tempdir().unwrap();
+    let grpc = format!("127.0.0.1:{}", crate::free_port());
+    let admin = format!("127.0.0.1:{}", crate::free_port());
+    let _server = Process(
+        Command::new(BIN)
+            .args(["serve", "--target", "patients", "--data-dir"])
+            .arg(data.path())
+            .env("HCRM__SERVER__GRPC_ADDR", &grpc)
+            .env("HCRM__SERVER__ADMIN_ADDR", &admin)
+            .env("HCRM__GATEWAY__HTTP_ADDR", "127.0.0.1:0")
+            .env("HCRM__AUTH__HS256_SECRET", SECRET)
+            .env("HCRM__SERVER__CONCURRENCY_LIMIT", "2")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let channel = Channel::from_shared(format!("http://{grpc}")).unwrap().connect_lazy();
+    until("serving", Duration::from_secs(30), async || {
+        health_of(&channel, SERVICE).await == Some(ServingStatus::Serving as i32)
+    })
+    .await;
+
+    // 300 writes at once over four connections: two at a time fit.
+    let connections: Vec<_> = (0..4)
+        .map(|_| client(Channel::from_shared(format!("http://{grpc}")).unwrap().connect_lazy()))
+        .collect();
+    let calls: Vec<_> = (0..300)
+        .map(|i| {
+            let mut c = connections[i % 4].clone();
+            tokio::spawn(async move {
+                c.create_patient(CreatePatientRequest {
+                    patient: Some(Patient {
+                        display_name: format!("洪峰{i}"),
+                        phones: vec![format!("1370000{i:04}")],
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+                .await
+            })
+        })
+        .collect();
+    let (mut ok, mut shed) = (Vec::new(), 0);
+    for call in calls {
+        match call.await.unwrap() {
+            Ok(p) => ok.push(p.into_inner()),
+            Err(s) if s.code() == Code::Unavailable => shed += 1,
+            Err(s) => panic!("only OK or UNAVAILABLE, got {s:?}"),
+        }
+    }
+    assert!(!ok.is_empty() && shed > 0, "{} ok, {shed} shed", ok.len());
+
+    // Every acknowledged write is there; the shed ones wrote nothing (their phones find no one).
+    let mut c = client(channel.clone());
+    for p in &ok {
+        let read = c
+            .get_patient(GetPatientRequest {
+                name: p.name.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(read.display_name, p.display_name);
+    }
+    let written: std::collections::HashSet<&str> = ok.iter().map(|p| p.display_name.as_str()).collect();
+    let mut found = 0;
+    for i in 0..300 {
+        let name = format!("洪峰{i}");
+        let hits = c
+            .search_patients(hcrm_proto::patients::SearchPatientsRequest {
+                query: format!("1370000{i:04}"),
+                page_size: 5,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .matches;
+        assert_eq!(hits.len(), usize::from(written.contains(name.as_str())), "{name}");
+        found += hits.len();
+    }
+    assert_eq!(found, ok.len());
+
+    let metrics = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("http://{admin}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counted = |code: &str| {
+        let prefix =
+            format!(r#"grpc_server_handled_total{{service="{SERVICE}",method="CreatePatient",code="{code}"}} "#);
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .and_then(|n| n.trim().parse::<usize>().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(counted("Unavailable"), shed, "{metrics}");
+    assert_eq!(counted("Ok"), ok.len(), "{metrics}");
+}

@@ -49,14 +49,14 @@ pub fn check_peer_url(url: &str) -> anyhow::Result<()> {
 }
 
 enum Peer {
-    Direct(Endpoint),
+    Direct(Box<Endpoint>),
     /// `host:port` to resolve.
     Resolved(String),
 }
 
 fn peer(url: &str) -> anyhow::Result<Peer> {
     let Some(target) = url.strip_prefix("dns:///") else {
-        return Ok(Peer::Direct(endpoint(url)?));
+        return Ok(Peer::Direct(Box::new(endpoint(url)?)));
     };
     let (host, port) = target
         .rsplit_once(':')
@@ -103,11 +103,8 @@ where
 }
 
 /// Sends the balancer what changed between answers; ends when the channel is dropped.
-async fn follow<R, F>(
-    mut resolve: R,
-    every: Duration,
-    changes: tokio::sync::mpsc::Sender<Change<SocketAddr, Endpoint>>,
-) where
+async fn follow<R, F>(mut resolve: R, every: Duration, changes: tokio::sync::mpsc::Sender<Change<SocketAddr, Endpoint>>)
+where
     R: FnMut() -> F,
     F: Future<Output = std::io::Result<Vec<SocketAddr>>>,
 {
@@ -279,11 +276,19 @@ mod tests {
         )
         .unwrap();
         // Calls run one at a time, so each pick is a coin toss: 60 land on one side with p = 2^-59.
-        assert_eq!(answers(&channel, 60).await, HashSet::from([1, 2]), "both replicas answer");
+        assert_eq!(
+            answers(&channel, 60).await,
+            HashSet::from([1, 2]),
+            "both replicas answer"
+        );
 
         addrs.lock().unwrap().retain(|x| *x != a);
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(answers(&channel, 20).await, HashSet::from([2]), "a removed replica gets no call");
+        assert_eq!(
+            answers(&channel, 20).await,
+            HashSet::from([2]),
+            "a removed replica gets no call"
+        );
 
         // An empty answer keeps the last set rather than leaving calls nowhere to go.
         addrs.lock().unwrap().clear();
@@ -304,13 +309,21 @@ mod tests {
 
     #[test]
     fn http_base_of_a_peer() {
-        assert_eq!(http_base("dns:///hcrm-patients-peers:50051"), "http://hcrm-patients-peers:50051");
+        assert_eq!(
+            http_base("dns:///hcrm-patients-peers:50051"),
+            "http://hcrm-patients-peers:50051"
+        );
         assert_eq!(http_base("http://127.0.0.1:50051/"), "http://127.0.0.1:50051");
     }
 
     #[tokio::test]
     async fn bad_peer_urls_are_refused_at_start() {
-        for url in ["dns:///hcrm-patients", "dns:///:50051", "dns:///hcrm-patients:port", "not a url"] {
+        for url in [
+            "dns:///hcrm-patients",
+            "dns:///:50051",
+            "dns:///hcrm-patients:port",
+            "not a url",
+        ] {
             assert!(lazy_channel(url).is_err(), "{url}");
             assert!(check_peer_url(url).is_err(), "{url}");
         }

@@ -203,9 +203,12 @@ pub async fn start(
         }
     }
 
-    let layers = tower::ServiceBuilder::new().layer(ObserveLayer).load_shed().layer(
-        tower::limit::GlobalConcurrencyLimitLayer::new(cfg.concurrency_limit.max(1)),
-    );
+    let limit = cfg.concurrency_limit.max(1);
+    let layers = tower::ServiceBuilder::new()
+        .layer(ObserveLayer)
+        .map_err(move |err: tower::BoxError| overloaded_is_unavailable(err, limit))
+        .load_shed()
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(limit));
     let mut server = tonic::transport::Server::builder()
         .accept_http1(true)
         .tcp_nodelay(true)
@@ -399,7 +402,7 @@ impl<S, B, RB> Service<http::Request<B>> for Observe<S>
 where
     S: Service<http::Request<B>, Response = http::Response<RB>> + Send + 'static,
     S::Future: Send + 'static,
-    S::Error: Send + 'static,
+    S::Error: AsRef<dyn std::error::Error + Send + Sync> + Send + 'static,
     B: Send + 'static,
 {
     type Response = http::Response<RB>;
@@ -447,7 +450,7 @@ where
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.parse::<i32>().ok())
                         .unwrap_or(0),
-                    Err(_) => 2,
+                    Err(err) => error_code(err) as i32,
                 };
                 let code_name = format!("{:?}", tonic::Code::from_i32(code));
                 tracing::Span::current().record("grpc.code", code_name.as_str());
@@ -472,6 +475,27 @@ where
             .instrument(span),
         )
     }
+}
+
+/// A call refused by the concurrency limit: UNAVAILABLE, which clients retry (with backoff, or on
+/// another replica), as for a pod that is down — not tonic's RESOURCE_EXHAUSTED, which HCRM keeps
+/// for a caller's own rate limit or quota (HTTP 429 through the gateway; this is 503).
+fn overloaded_is_unavailable(err: tower::BoxError, limit: usize) -> tower::BoxError {
+    if err.is::<tower::load_shed::error::Overloaded>() {
+        Box::new(tonic::Status::unavailable(format!(
+            "overloaded: {limit} calls already in progress; retry with backoff"
+        )))
+    } else {
+        err
+    }
+}
+
+/// The code the caller gets for an error of the layers below (tonic turns it into a status the
+/// same way), so that the metrics count a shed call as UNAVAILABLE, not UNKNOWN.
+fn error_code(err: &impl AsRef<dyn std::error::Error + Send + Sync>) -> tonic::Code {
+    err.as_ref()
+        .downcast_ref::<tonic::Status>()
+        .map_or(tonic::Code::Unknown, tonic::Status::code)
 }
 
 fn split_path(path: &str) -> (String, String) {
