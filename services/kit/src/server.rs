@@ -354,9 +354,20 @@ async fn serve_http(listener: TcpListener, app: axum::Router, mut shutdown: watc
     }
 }
 
+/// How often recorded latencies are folded into the histograms. The exporter keeps each sample
+/// until then (or until a scrape): without this, a process nobody scrapes grows by every call.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
 async fn serve_admin(listener: TcpListener, ready: Arc<AtomicBool>, mut shutdown: watch::Receiver<bool>) {
     use axum::routing::get;
     let handle = metrics_handle();
+    let upkeep = handle.clone();
+    let mut upkeep_stop = shutdown.clone();
+    tokio::spawn(async move {
+        while !pause(&mut upkeep_stop, METRICS_UPKEEP).await {
+            upkeep.run_upkeep();
+        }
+    });
     let app = axum::Router::new()
         .route("/metrics", get(move || std::future::ready(handle.render())))
         .route("/healthz", get(|| std::future::ready("ok")))
