@@ -33,13 +33,14 @@ const RESOLVE_EVERY: Duration = Duration::from_secs(5);
 pub fn lazy_channel(url: &str) -> anyhow::Result<Channel> {
     match peer(url)? {
         Peer::Direct(endpoint) => Ok(endpoint.connect_lazy()),
-        Peer::Resolved(name) => resolving_channel(
-            move || {
-                let name = name.clone();
+        Peer::Resolved(name) => {
+            let target = name.clone();
+            let resolve = move || {
+                let name = target.clone();
                 async move { Ok(tokio::net::lookup_host(name).await?.collect()) }
-            },
-            RESOLVE_EVERY,
-        ),
+            };
+            resolving_channel(&name, resolve, RESOLVE_EVERY)
+        }
     }
 }
 
@@ -90,21 +91,26 @@ fn endpoint(url: &str) -> anyhow::Result<Endpoint> {
 }
 
 /// A channel balanced (power of two choices, by calls in flight) over the addresses `resolve`
-/// gives, asked again every `every`. Until the first answer, calls wait (up to their deadline).
-pub fn resolving_channel<R, F>(resolve: R, every: Duration) -> anyhow::Result<Channel>
+/// gives for `peer` (named in the logs), asked again every `every`. Until the first answer,
+/// calls wait (up to their deadline).
+pub fn resolving_channel<R, F>(peer: &str, resolve: R, every: Duration) -> anyhow::Result<Channel>
 where
     R: FnMut() -> F + Send + 'static,
     F: Future<Output = std::io::Result<Vec<SocketAddr>>> + Send + 'static,
 {
     let runtime = tokio::runtime::Handle::try_current().context("a dns:/// peer needs a Tokio runtime")?;
     let (channel, changes) = Channel::balance_channel::<SocketAddr>(64);
-    runtime.spawn(follow(resolve, every, changes));
+    runtime.spawn(follow(peer.to_string(), resolve, every, changes));
     Ok(channel)
 }
 
 /// Sends the balancer what changed between answers; ends when the channel is dropped.
-async fn follow<R, F>(mut resolve: R, every: Duration, changes: tokio::sync::mpsc::Sender<Change<SocketAddr, Endpoint>>)
-where
+async fn follow<R, F>(
+    peer: String,
+    mut resolve: R,
+    every: Duration,
+    changes: tokio::sync::mpsc::Sender<Change<SocketAddr, Endpoint>>,
+) where
     R: FnMut() -> F,
     F: Future<Output = std::io::Result<Vec<SocketAddr>>>,
 {
@@ -126,11 +132,11 @@ where
                 for new in next.difference(&current) {
                     match endpoint(&format!("http://{new}")) {
                         Ok(endpoint) => sent.push(Change::Insert(*new, endpoint)),
-                        Err(error) => tracing::warn!(%new, %error, "peer address skipped"),
+                        Err(error) => tracing::warn!(%peer, %new, %error, "peer address skipped"),
                     }
                 }
                 if !sent.is_empty() {
-                    tracing::info!(addresses = ?next, "peer addresses changed");
+                    tracing::info!(%peer, addresses = ?next, "peer addresses changed");
                 }
                 for change in sent {
                     if changes.send(change).await.is_err() {
@@ -142,11 +148,11 @@ where
             // Keep the last addresses: calls to them fail fast (UNAVAILABLE) rather than wait.
             Ok(_) if !failing => {
                 failing = true;
-                tracing::warn!(kept = current.len(), "peer name resolved to no address");
+                tracing::warn!(%peer, kept = current.len(), "peer name resolved to no address");
             }
             Err(error) if !failing => {
                 failing = true;
-                tracing::warn!(%error, kept = current.len(), "peer name did not resolve");
+                tracing::warn!(%peer, %error, kept = current.len(), "peer name did not resolve");
             }
             _ => {}
         }
@@ -268,6 +274,7 @@ mod tests {
         let addrs = Arc::new(Mutex::new(vec![a, b]));
         let source = addrs.clone();
         let channel = resolving_channel(
+            "two replicas",
             move || {
                 let now = source.lock().unwrap().clone();
                 async move { Ok(now) }
