@@ -29,6 +29,25 @@ impl Drop for Process {
     }
 }
 
+/// `hcrm serve --target patients` on `data` and `grpc`, with the test's signing secret and
+/// `env` on top (admin on a free port unless `env` sets it).
+fn patients_process(data: &std::path::Path, grpc: &str, env: &[(&str, &str)]) -> Process {
+    Process(
+        Command::new(BIN)
+            .args(["serve", "--target", "patients", "--data-dir"])
+            .arg(data)
+            .env("HCRM__SERVER__GRPC_ADDR", grpc)
+            .env("HCRM__SERVER__ADMIN_ADDR", "127.0.0.1:0")
+            .env("HCRM__GATEWAY__HTTP_ADDR", "127.0.0.1:0")
+            .env("HCRM__AUTH__HS256_SECRET", SECRET)
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
 fn client(channel: Channel) -> PatientServiceClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>> {
     let token = Authenticator::hs256(SECRET)
         .mint("load", &[Role::Admin], None, 600)
@@ -62,21 +81,14 @@ async fn postgres_stopped_under_load_and_back() {
     let url = create_database(&cluster.url()).await.unwrap();
     let data = tempfile::tempdir().unwrap();
     let grpc = format!("127.0.0.1:{}", crate::free_port());
-    let _server = Process(
-        Command::new(BIN)
-            .args(["serve", "--target", "patients", "--data-dir"])
-            .arg(data.path())
-            .env("HCRM__SERVER__GRPC_ADDR", &grpc)
-            .env("HCRM__SERVER__ADMIN_ADDR", "127.0.0.1:0")
-            .env("HCRM__GATEWAY__HTTP_ADDR", "127.0.0.1:0")
-            .env("HCRM__AUTH__HS256_SECRET", SECRET)
-            .env("HCRM__PATIENTS__DATABASE_URL", &url)
+    let _server = patients_process(
+        data.path(),
+        &grpc,
+        &[
+            ("HCRM__PATIENTS__DATABASE_URL", &url),
             // How long a call waits for a connection: the bound on "fail fast".
-            .env("HCRM__DATA__ACQUIRE_TIMEOUT_SECS", "2")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+            ("HCRM__DATA__ACQUIRE_TIMEOUT_SECS", "2"),
+        ],
     );
     let channel = Channel::from_shared(format!("http://{grpc}")).unwrap().connect_lazy();
     until("serving", Duration::from_secs(30), async || {
@@ -189,21 +201,14 @@ async fn sigterm_under_load_drains() {
     let data = tempfile::tempdir().unwrap();
     let grpc = format!("127.0.0.1:{}", crate::free_port());
     let start = || {
-        Process(
-            Command::new(BIN)
-                .args(["serve", "--target", "patients", "--data-dir"])
-                .arg(data.path())
-                .env("HCRM__SERVER__GRPC_ADDR", &grpc)
-                .env("HCRM__SERVER__ADMIN_ADDR", "127.0.0.1:0")
-                .env("HCRM__GATEWAY__HTTP_ADDR", "127.0.0.1:0")
-                .env("HCRM__AUTH__HS256_SECRET", SECRET)
-                // As in the manifests: a delay for load balancers, then a bounded drain.
-                .env("HCRM__SERVER__DRAIN_DELAY_SECS", "1")
-                .env("HCRM__SERVER__DRAIN_TIMEOUT_SECS", "10")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
+        patients_process(
+            data.path(),
+            &grpc,
+            // As in the manifests: a delay for load balancers, then a bounded drain.
+            &[
+                ("HCRM__SERVER__DRAIN_DELAY_SECS", "1"),
+                ("HCRM__SERVER__DRAIN_TIMEOUT_SECS", "10"),
+            ],
         )
     };
     let mut server = start();
@@ -303,19 +308,13 @@ async fn excess_calls_are_shed_and_counted() {
     let data = tempfile::tempdir().unwrap();
     let grpc = format!("127.0.0.1:{}", crate::free_port());
     let admin = format!("127.0.0.1:{}", crate::free_port());
-    let _server = Process(
-        Command::new(BIN)
-            .args(["serve", "--target", "patients", "--data-dir"])
-            .arg(data.path())
-            .env("HCRM__SERVER__GRPC_ADDR", &grpc)
-            .env("HCRM__SERVER__ADMIN_ADDR", &admin)
-            .env("HCRM__GATEWAY__HTTP_ADDR", "127.0.0.1:0")
-            .env("HCRM__AUTH__HS256_SECRET", SECRET)
-            .env("HCRM__SERVER__CONCURRENCY_LIMIT", "2")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let _server = patients_process(
+        data.path(),
+        &grpc,
+        &[
+            ("HCRM__SERVER__ADMIN_ADDR", &admin),
+            ("HCRM__SERVER__CONCURRENCY_LIMIT", "2"),
+        ],
     );
     let channel = Channel::from_shared(format!("http://{grpc}")).unwrap().connect_lazy();
     until("serving", Duration::from_secs(30), async || {
