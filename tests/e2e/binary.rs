@@ -123,7 +123,7 @@ async fn patient_flow(databases: Option<(&str, &str)>) {
     let server = Server::start(databases);
     let channel = server.wait_serving().await;
 
-    let ready = reqwest_free_get(&server.admin, "/readyz").await;
+    let ready = crate::http_get(&server.admin, "/readyz").await;
     assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
 
     let token = server.hcrm(&["token", "--role", "guide", "--subject", "nurse-li"]);
@@ -187,7 +187,7 @@ async fn patient_flow(databases: Option<(&str, &str)>) {
 
     followup_flow(&server, channel.clone(), &created.name).await;
 
-    let metrics = reqwest_free_get(&server.admin, "/metrics").await;
+    let metrics = crate::http_get(&server.admin, "/metrics").await;
     assert!(
         metrics.contains(
             r#"grpc_server_handled_total{service="hcrm.patients.v1.PatientService",method="CreatePatient",code="Ok"} 1"#
@@ -320,19 +320,6 @@ async fn grpc_web_health_check(addr: &str) -> String {
     let mut out = Vec::new();
     stream.read_to_end(&mut out).await.unwrap();
     String::from_utf8_lossy(&out).replace("grpc-status: 0", "grpc-status:0")
-}
-
-/// A plain HTTP/1.1 GET over a TCP socket (no HTTP client dependency for two admin calls).
-async fn reqwest_free_get(addr: &str, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut out = String::new();
-    stream.read_to_string(&mut out).await.unwrap();
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -383,17 +383,7 @@ async fn excess_calls_are_shed_and_counted() {
     }
     assert_eq!(found, ok.len());
 
-    let metrics = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .get(format!("http://{admin}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = crate::http_get(&admin, "/metrics").await;
     let counted = |code: &str| {
         let prefix =
             format!(r#"grpc_server_handled_total{{service="{SERVICE}",method="CreatePatient",code="{code}"}} "#);

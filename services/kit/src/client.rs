@@ -27,6 +27,9 @@ const RENEW_AFTER: Duration = Duration::from_secs(TOKEN_TTL_SECS / 2);
 /// as pods become ready or stop; the old address set is kept while resolution fails.
 const RESOLVE_EVERY: Duration = Duration::from_secs(5);
 
+/// gRPC's scheme for a name resolved to every address it has.
+const DNS_SCHEME: &str = "dns:///";
+
 /// A lazily connected channel to `url` (`http://host:port`, or `dns:///host:port` balanced
 /// over every address of `host`; see the module's comment). Must be called inside a Tokio
 /// runtime for `dns:///`, which resolves in a task that ends with the channel.
@@ -56,7 +59,7 @@ enum Peer {
 }
 
 fn peer(url: &str) -> anyhow::Result<Peer> {
-    let Some(target) = url.strip_prefix("dns:///") else {
+    let Some(target) = url.strip_prefix(DNS_SCHEME) else {
         return Ok(Peer::Direct(Box::new(endpoint(url)?)));
     };
     let (host, port) = target
@@ -72,7 +75,7 @@ fn peer(url: &str) -> anyhow::Result<Peer> {
 /// The peer as an `http://host:port` base URL, for HTTP/1.1 callers (the gateway's grpc-web
 /// forwarding): a `dns:///` name then reaches the address DNS gives first on each new connection.
 pub fn http_base(url: &str) -> String {
-    match url.strip_prefix("dns:///") {
+    match url.strip_prefix(DNS_SCHEME) {
         Some(target) => format!("http://{target}"),
         None => url.trim_end_matches('/').to_string(),
     }
